@@ -1,0 +1,51 @@
+# The two promises: `make run` sets up and serves the app with demo data; `make test` sets up and
+# passes the suite. Both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export DJANGO_SETTINGS_MODULE := project.settings
+
+.PHONY: run test lint setup system-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+.secret_key:
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+.demo_password:
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(12))" > $@
+
+setup: $(STAMP) .secret_key .demo_password
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py collectstatic --noinput --verbosity 0
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" DEMO_PASSWORD="$$(cat .demo_password)" $(PY) manage.py demo
+
+run: setup
+	@echo
+	@echo "  Protected downloads: http://127.0.0.1:8000/"
+	@echo "  Log in as alice, bob or admin (staff) with password: $$(cat .demo_password)"
+	@echo "  Admin: http://127.0.0.1:8000/admin/"
+	@echo
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP) system-deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 test-db.sqlite3 .pytest_cache .ruff_cache

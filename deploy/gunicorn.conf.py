@@ -1,0 +1,27 @@
+"""gunicorn configuration: the one `make run`, the tests and the benchmarks all start.
+
+gthread workers: the worker's main thread keeps sending heartbeats while other threads serve, so
+`timeout` never kills a long download (the sync worker's heartbeat stops during a request, and a
+30 s timeout would cut a slow 2 GiB download). Whole files and single ranges leave via sendfile().
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
+# A worker silent this long is dead; with gthread a busy download thread does not silence it.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
+graceful_timeout = 30
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 15))
+sendfile = True
+# Heartbeat files in RAM: a slow disk must not make a busy worker look dead.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+# Addresses whose X-Forwarded-* headers are believed (nginx on the same host by default).
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+wsgi_app = "project.wsgi:application"

@@ -1,0 +1,32 @@
+"""The headers every delivery mode sends for a file, so a user cannot tell the modes apart."""
+
+from django.utils.http import http_date
+
+from downloads.http.disposition import content_disposition
+from downloads.models import StoredFile
+
+# Served inline, a user's file still runs on the app's origin: sandbox it (no scripts, no forms,
+# an opaque origin) whatever its type claims to be.
+INLINE_CSP = "sandbox"
+
+
+def validator_headers(stored: StoredFile) -> dict[str, str]:
+    """What a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5)."""
+    return {
+        "ETag": stored.etag,
+        "Last-Modified": http_date(stored.last_modified),
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def file_headers(stored: StoredFile, *, inline: bool) -> dict[str, str]:
+    headers = {
+        "Content-Type": stored.content_type,
+        "Content-Disposition": content_disposition(stored.name, inline=inline),
+        "Accept-Ranges": "bytes",
+        **validator_headers(stored),
+    }
+    if inline:
+        headers["Content-Security-Policy"] = INLINE_CSP
+    return headers

@@ -1,0 +1,72 @@
+"""Demo data: three users, a group and sample files that show off every kind of answer.
+
+Idempotent: what exists is left as it is, so running it again changes nothing.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+
+from downloads.files import files_rollback_guard
+from downloads.models import Grant, StoredFile
+
+ASSETS = Path(__file__).resolve().parent / "demo_assets"
+GROUP = "reviewers"
+
+# (name shown to users, asset file, who may have it besides alice, description)
+SAMPLES = [
+    ("Quarterly report.pdf", "report.pdf", "bob", "A PDF: opens inline in the browser."),
+    ("Harbour at dusk.png", "harbour.png", GROUP, "An image shared with the reviewers group."),
+    ("Launch teaser.webm", "teaser.webm", "bob", "A short video: seek in it, ranges at work."),
+    ("résumé 2024.txt", "resume.txt", None, "Only alice's: a non-ASCII name done right."),
+    ("landing-page.html", "landing.html", GROUP, "HTML never renders here: always an attachment."),
+]
+
+
+@dataclass
+class DemoResult:
+    password: str | None
+    created_users: list[str] = field(default_factory=list)
+    created_files: list[str] = field(default_factory=list)
+
+
+def create_demo(password: str | None = None) -> DemoResult:
+    User = get_user_model()
+    result = DemoResult(password=None)
+    chosen = password or secrets.token_urlsafe(12)
+    with files_rollback_guard():
+        users = {}
+        for username, staff in (("alice", False), ("bob", False), ("admin", True)):
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "is_staff": staff,
+                    "is_superuser": staff,
+                    "email": f"{username}@example.com",
+                },
+            )
+            if created:
+                user.set_password(chosen)
+                user.save(update_fields=["password"])
+                result.created_users.append(username)
+                result.password = chosen
+            users[username] = user
+        group, _ = Group.objects.get_or_create(name=GROUP)
+        group.user_set.add(users["bob"])
+
+        for name, asset, audience, description in SAMPLES:
+            stored = StoredFile.objects.filter(owner=users["alice"], name=name).first()
+            if stored is None:
+                stored = StoredFile(owner=users["alice"], name=name, description=description)
+                stored.file.save(asset, ContentFile((ASSETS / asset).read_bytes()), save=False)
+                stored.save()
+                result.created_files.append(name)
+            if audience == GROUP:
+                Grant.objects.get_or_create(file=stored, group=group)
+            elif audience:
+                Grant.objects.get_or_create(file=stored, user=users[audience])
+    return result

@@ -1,0 +1,172 @@
+"""The stored file, who may have it, and who downloaded it."""
+
+import uuid
+from pathlib import PurePosixPath
+from typing import Any, Self
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from downloads.files import (
+    delete_after_commit,
+    inspect_bytes,
+    new_storage_key,
+    remember_written_key,
+)
+
+
+class StoredFile(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file = models.FileField("bytes", upload_to=new_storage_key, max_length=255)
+    name = models.CharField(
+        "file name",
+        max_length=255,
+        blank=True,
+        help_text="Shown to users; defaults to the uploaded name.",
+    )
+    description = models.TextField(blank=True)
+    content_type = models.CharField(max_length=255, editable=False)
+    size = models.PositiveBigIntegerField(editable=False)
+    sha256 = models.CharField("SHA-256", max_length=64, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_files"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    # When the bytes last changed: the download's Last-Modified.
+    updated = models.DateTimeField(editable=False)
+
+    class Meta:
+        ordering = ["-updated", "name"]
+        permissions = [("download_any", "Can download any file (staff only)")]
+        indexes = [models.Index(fields=["owner", "-updated"])]
+
+    _stored_key: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # New bytes: an upload not yet written, or bytes already saved under a new key.
+        new_bytes = bool(self.file) and self.file.name != self._stored_key
+        if new_bytes:
+            uploaded_name = PurePosixPath(self.file.name or "").name
+            self.name = self.name or uploaded_name or "download"
+            facts = inspect_bytes(self.file, self.name)
+            self.size, self.sha256, self.content_type = facts.size, facts.sha256, facts.content_type
+            self.updated = timezone.now().replace(microsecond=0)
+        try:
+            with transaction.atomic():
+                super().save(*args, **kwargs)
+        except BaseException:
+            # FieldFile.pre_save may have written the bytes before the row failed.
+            if new_bytes and self.file._committed and self.file.name != self._stored_key:
+                self.file.storage.delete(self.file.name)
+            raise
+        if new_bytes:
+            remember_written_key(self.file.storage, self.file.name)
+        if self._stored_key and self._stored_key != self.file.name:
+            delete_after_commit(self.file.storage, self._stored_key)
+        self._stored_key = self.file.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("downloads:file-detail", args=[self.pk])
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Self:
+        instance = super().from_db(db, field_names, values)
+        instance._stored_key = instance.__dict__.get("file") or ""
+        return instance
+
+    def get_download_url(self) -> str:
+        return reverse("downloads:download", args=[self.pk])
+
+    @property
+    def etag(self) -> str:
+        # The content hash is a strong validator: equal bytes, equal tag, in every delivery mode.
+        return f'"{self.sha256}"'
+
+    @property
+    def last_modified(self) -> int:
+        return int(self.updated.timestamp())
+
+
+class GrantQuerySet(models.QuerySet["Grant"]):
+    def live(self) -> Self:
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+
+
+class Grant(models.Model):
+    """Access to one file for one user or one group, optionally until a moment."""
+
+    file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="file_grants",
+    )
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, null=True, blank=True, related_name="file_grants"
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Leave empty for access without end."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = GrantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="grant_to_user_xor_group",
+                violation_error_message="A grant names either a user or a group.",
+            ),
+            models.UniqueConstraint(
+                fields=["file", "user"], condition=Q(user__isnull=False), name="one_grant_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["file", "group"],
+                condition=Q(group__isnull=False),
+                name="one_grant_per_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        until = f" until {self.expires_at:%Y-%m-%d %H:%M}" if self.expires_at else ""
+        return f"{who}{until}"
+
+
+class DownloadLog(models.Model):
+    """One answered download request. Rows outlive the file and the user they name."""
+
+    file = models.ForeignKey(
+        StoredFile, on_delete=models.SET_NULL, null=True, related_name="downloads"
+    )
+    file_name = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="downloads",
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ip = models.GenericIPAddressField("client IP", null=True, blank=True)
+    status = models.PositiveSmallIntegerField()
+    range = models.CharField("range asked", max_length=200, blank=True)
+    bytes_sent = models.PositiveBigIntegerField(default=0)
+    delivery = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["file", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} by {self.user} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from downloads import views
+
+app_name = "downloads"
+
+urlpatterns = [
+    path("", views.file_list, name="file-list"),
+    path("files/<uuid:file_id>/", views.file_detail, name="file-detail"),
+    path("files/<uuid:file_id>/download", views.download, name="download"),
+    path("api/files/", views.api_files, name="api-files"),
+]

@@ -1,0 +1,99 @@
+"""Pages, the JSON list and the download view.
+
+Access is decided in access.py, bytes in delivery/."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, render
+from django.utils.http import http_date
+from django.views.decorators.http import require_safe
+
+from downloads.access import downloadable_files
+from downloads.delivery import get_delivery
+from downloads.downloadlog import log_download
+from downloads.http.types import is_safe_inline
+from downloads.models import StoredFile
+
+
+def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
+    files = downloadable_files(request.user).select_related("owner")
+    query = request.GET.get("q", "").strip()
+    if query:
+        files = files.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    return files
+
+
+@require_safe
+def file_list(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(_visible_files(request), settings.DOWNLOADS_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "downloads/file_list.html",
+        {"page": page, "query": request.GET.get("q", "").strip()},
+    )
+
+
+@require_safe
+def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
+    stored = get_object_or_404(downloadable_files(request.user).select_related("owner"), pk=file_id)
+    return render(
+        request,
+        "downloads/file_detail.html",
+        {"file": stored, "can_open": is_safe_inline(stored.content_type)},
+    )
+
+
+@require_safe
+def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
+    stored = get_object_or_404(downloadable_files(request.user), pk=file_id)
+    inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
+    response = get_delivery()(request, stored, inline=inline)
+    log_download(request, stored, response)
+    return response
+
+
+@login_not_required
+@require_safe
+def api_files(request: HttpRequest) -> JsonResponse:
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Log in to list your files."}, status=403)
+    paginator = Paginator(_visible_files(request), settings.DOWNLOADS_PAGE_SIZE)
+    try:
+        page = paginator.page(request.GET.get("page") or 1)
+    except PageNotAnInteger:
+        return JsonResponse({"detail": "page must be a whole number."}, status=400)
+    except EmptyPage:
+        raise Http404 from None
+
+    def page_url(number: int) -> str:
+        params = request.GET.copy()
+        params["page"] = str(number)
+        return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+    return JsonResponse(
+        {
+            "count": paginator.count,
+            "next": page_url(page.next_page_number()) if page.has_next() else None,
+            "previous": page_url(page.previous_page_number()) if page.has_previous() else None,
+            "results": [
+                {
+                    "id": str(stored.pk),
+                    "name": stored.name,
+                    "size": stored.size,
+                    "content_type": stored.content_type,
+                    "sha256": stored.sha256,
+                    "modified": stored.updated.isoformat(),
+                    "modified_http": http_date(stored.last_modified),
+                    "owner": stored.owner.get_username(),
+                    "download_url": request.build_absolute_uri(stored.get_download_url()),
+                }
+                for stored in page.object_list
+            ],
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )

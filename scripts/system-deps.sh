@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the integration tests and benchmarks talk to: nginx, PostgreSQL,
+# wrk and headless Chromium with its driver. Does nothing when they are already there.
+set -euo pipefail
+
+need=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v wrk >/dev/null || need+=(wrk)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "Installing system packages: ${need[*]}"
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,20 @@
+"""The project's own settings, with the one value tests cannot take from a deployer."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-any-deployment")
+
+from project.settings import *  # noqa: F403
+
+# Pages render without a prior collectstatic; test_static.py switches the manifest back on.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Password hashing is the slowest thing a test does; tests need no real protection.
+# Live-server tests hash with PBKDF2 (tests/servers.py), which the server checks.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
