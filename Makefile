@@ -48,4 +48,4 @@ bench: $(STAMP) system-deps
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 test-db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache

@@ -78,8 +78,6 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tests that start a real server need the test database in a file both processes can open.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
     # WAL lets the download log be written while other requests read.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -122,17 +120,52 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Where the private bytes live: "local" (MEDIA_ROOT) or "s3", any S3-compatible bucket. Naming a
+# bucket is enough to choose S3. Credentials come from boto3's usual chain: AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), a profile, or the instance's role.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+DOWNLOADS_STORAGE = env_str("DOWNLOADS_STORAGE", "s3" if AWS_STORAGE_BUCKET_NAME else "local")
+if DOWNLOADS_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            # Left unset, django-storages 1.14 with current boto3 presigns with SigV2.
+            "signature_version": "s3v4",
+            # "path" or "virtual"; unset lets botocore choose.
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            # Seconds a presigned URL stays valid: s3 mode's redirects, nginx's fetches.
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
+            # Objects get the bucket's default ACL (private), never a public one.
+            "default_acl": None,
+        },
+    }
+elif DOWNLOADS_STORAGE != "local":
+    raise ImproperlyConfigured(f"DOWNLOADS_STORAGE={DOWNLOADS_STORAGE!r} is not local or s3.")
+
 # Uploads larger than this are streamed to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DOWNLOADS_MAX_UPLOAD_BYTES = env_int("DOWNLOADS_MAX_UPLOAD_BYTES", 2 * 1024**3)
 
 # How bytes leave: "django" (this process sends them), "nginx" (X-Accel-Redirect), "s3".
 DOWNLOADS_DELIVERY = env_str("DOWNLOADS_DELIVERY", "django")
+# nginx mode: the prefix of the internal locations in deploy/nginx.conf.template.
+DOWNLOADS_NGINX_PREFIX = env_str("DOWNLOADS_NGINX_PREFIX", "/_protected/")
+# nginx mode: bytes per second nginx sends each download at (X-Accel-Limit-Rate); 0: no limit.
+DOWNLOADS_NGINX_RATE_LIMIT = env_int("DOWNLOADS_NGINX_RATE_LIMIT", 0)
 # More range specs than this in one Range header: the whole file is sent instead (200).
 DOWNLOADS_MAX_RANGES = env_int("DOWNLOADS_MAX_RANGES", 16)
 DOWNLOADS_PAGE_SIZE = env_int("DOWNLOADS_PAGE_SIZE", 25)
 # How many reverse proxies in front append to X-Forwarded-For (0: trust only REMOTE_ADDR).
 DOWNLOADS_TRUSTED_PROXIES = env_int("DOWNLOADS_TRUSTED_PROXIES", 0)
+# Zips of many files (downloads/archive.py): at most this many files and stored bytes per zip.
+DOWNLOADS_ZIP_MAX_FILES = env_int("DOWNLOADS_ZIP_MAX_FILES", 1000)
+DOWNLOADS_ZIP_MAX_BYTES = env_int("DOWNLOADS_ZIP_MAX_BYTES", 10 * 1024**3)
+# Compressible members (text, documents) are deflated while their total stays at most this;
+# past it, or at 0, every member is stored and the zip gets an exact Content-Length.
+DOWNLOADS_ZIP_DEFLATE_MAX_BYTES = env_int("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 64 * 1024**2)
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,10 +1,20 @@
 """The project's own settings, with the one value tests cannot take from a deployer."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-any-deployment")
 
 from project.settings import *  # noqa: F403
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # Tests that start a real server need the test database in a file both processes can open;
+    # one per test run, so two runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(
+            tempfile.gettempdir(), f"protected-downloads-test-{os.getpid()}.sqlite3"
+        )
+    }
 
 # Pages render without a prior collectstatic; test_static.py switches the manifest back on.
 STORAGES = {

@@ -1,0 +1,127 @@
+"""Headless Chromium for end-to-end tests: Debian's chromium driven by Debian's chromedriver.
+
+One browser for the session (starting Chromium costs about a second); each test gets it with no
+cookies, an empty download directory and a blank page. Selenium is always handed the driver's
+path and runs offline, so Selenium Manager never tries to download a browser or a driver.
+"""
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import UnexpectedAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
+WAIT_SECONDS = 10.0
+
+
+@dataclass
+class Browser:
+    driver: WebDriver
+    downloads: Path
+
+    def wait(self, timeout: float = WAIT_SECONDS) -> WebDriverWait:
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.05)
+
+    def finished_downloads(self) -> list[Path]:
+        """Files fully written: Chromium writes to `*.crdownload` and renames when done."""
+        return sorted(
+            path
+            for path in self.downloads.iterdir()
+            if path.is_file() and path.suffix != ".crdownload"
+        )
+
+    def wait_for_download(self, name: str, timeout: float = WAIT_SECONDS) -> Path:
+        target = self.downloads / name
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            partial = list(self.downloads.glob("*.crdownload"))
+            if target.is_file() and not partial:
+                return target
+            time.sleep(0.05)
+        found = sorted(p.name for p in self.downloads.iterdir())
+        raise AssertionError(f"{name!r} not downloaded within {timeout}s; found {found}")
+
+
+def require_executable(path: Path, package: str) -> None:
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"{path} is missing: browser tests need Debian's {package} "
+            "(run `make system-deps` or `bash scripts/system-deps.sh`)",
+            pytrace=False,
+        )
+
+
+def chromium_options(profile: Path, downloads: Path) -> webdriver.ChromeOptions:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "download.directory_upgrade": True,
+        },
+    )
+    return options
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    require_executable(CHROMIUM, "chromium")
+    require_executable(CHROMEDRIVER, "chromium-driver")
+    # Selenium Manager must never go looking on the network for a browser or a driver.
+    os.environ["SE_OFFLINE"] = "true"
+    root = tmp_path_factory.mktemp("chromium")
+    downloads = root / "downloads"
+    downloads.mkdir()
+    driver = webdriver.Chrome(
+        service=Service(str(CHROMEDRIVER)),
+        options=chromium_options(root / "profile", downloads),
+    )
+    try:
+        yield Browser(driver=driver, downloads=downloads)
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Iterator[Browser]:
+    """The session's Chromium with no cookies, no downloads and nothing loaded."""
+    chromium.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    for path in chromium.downloads.iterdir():
+        if path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    yield chromium
+    # Stop whatever the page still loads (a video, say) before the next test's data goes away.
+    # A failed test may leave an alert open: the first command dismisses it and raises.
+    try:
+        chromium.driver.get("about:blank")
+    except UnexpectedAlertPresentException:
+        chromium.driver.get("about:blank")
