@@ -16,7 +16,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", 8))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 graceful_timeout = 30
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 15))
-sendfile = True
+# `sendfile` is left unset on purpose: gunicorn reads ANY value of this setting, True included,
+# as --no-sendfile (config.py: "if self.settings['sendfile'].get() is not None: return False"),
+# and every download then left in 4 KiB send() calls. Unset, whole files and ranges go out with
+# one sendfile() (tests/test_gunicorn_config.py).
 # Heartbeat files in RAM: a slow disk must not make a busy worker look dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
