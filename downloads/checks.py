@@ -1,5 +1,6 @@
 """Configuration mistakes fail at start (`manage.py check`), not on some later request."""
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -29,4 +30,96 @@ def limits_are_sane(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         errors.append(Error("DOWNLOADS_MAX_RANGES must be at least 1.", id="downloads.E002"))
     if settings.DOWNLOADS_MAX_UPLOAD_BYTES < 1:
         errors.append(Error("DOWNLOADS_MAX_UPLOAD_BYTES must be positive.", id="downloads.E003"))
+    return errors
+
+
+@register()
+def zip_limits_are_sane(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if settings.DOWNLOADS_ZIP_MAX_FILES < 1:
+        errors.append(Error("DOWNLOADS_ZIP_MAX_FILES must be at least 1.", id="downloads.E020"))
+    if settings.DOWNLOADS_ZIP_MAX_BYTES < 1:
+        errors.append(Error("DOWNLOADS_ZIP_MAX_BYTES must be positive.", id="downloads.E021"))
+    if settings.DOWNLOADS_ZIP_DEFLATE_MAX_BYTES < 0:
+        errors.append(
+            Error("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES must be 0 or more.", id="downloads.E022")
+        )
+    return errors
+
+
+# SigV4 refuses presigned URLs valid for longer than seven days.
+_MAX_PRESIGNED_SECONDS = 7 * 24 * 3600
+_NGINX_PREFIX = re.compile(r"/(?:[A-Za-z0-9._~-]+/)+")
+
+
+@register()
+def delivery_fits_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    from django.core.files.storage import FileSystemStorage, storages
+
+    from downloads.storage import is_s3
+
+    errors: list[CheckMessage] = []
+    mode = settings.DOWNLOADS_DELIVERY
+    storage = storages["default"]
+    if mode == "s3" and not is_s3(storage):
+        errors.append(
+            Error(
+                "DOWNLOADS_DELIVERY=s3 needs the S3 storage.",
+                hint="Set AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a bucket outside "
+                "AWS), or choose the django or nginx delivery mode.",
+                id="downloads.E010",
+            )
+        )
+    if mode == "nginx" and not (is_s3(storage) or isinstance(storage, FileSystemStorage)):
+        errors.append(
+            Error(
+                f"DOWNLOADS_DELIVERY=nginx serves local files or S3 objects, not files of "
+                f"{type(storage).__name__}.",
+                id="downloads.E011",
+            )
+        )
+    if not _NGINX_PREFIX.fullmatch(settings.DOWNLOADS_NGINX_PREFIX):
+        errors.append(
+            Error(
+                f"DOWNLOADS_NGINX_PREFIX={settings.DOWNLOADS_NGINX_PREFIX!r} is not a path "
+                "that starts and ends with '/'.",
+                hint="Use the prefix of the internal locations in the nginx configuration, "
+                "e.g. /_protected/.",
+                id="downloads.E012",
+            )
+        )
+    if settings.DOWNLOADS_NGINX_RATE_LIMIT < 0:
+        errors.append(
+            Error("DOWNLOADS_NGINX_RATE_LIMIT must be 0 (no limit) or more.", id="downloads.E013")
+        )
+    if is_s3(storage):
+        errors.extend(_s3_storage_errors(storage))
+    return errors
+
+
+def _s3_storage_errors(storage: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if not storage.bucket_name:
+        errors.append(
+            Error(
+                "The S3 storage has no bucket.",
+                hint="Set AWS_STORAGE_BUCKET_NAME.",
+                id="downloads.E014",
+            )
+        )
+    if storage.client_config.signature_version != "s3v4":
+        errors.append(
+            Error(
+                "The S3 storage must sign with SigV4 (signature_version='s3v4').",
+                id="downloads.E015",
+            )
+        )
+    if not 1 <= storage.querystring_expire <= _MAX_PRESIGNED_SECONDS:
+        errors.append(
+            Error(
+                f"AWS_QUERYSTRING_EXPIRE={storage.querystring_expire} is not between 1 second "
+                "and 7 days.",
+                id="downloads.E016",
+            )
+        )
     return errors

@@ -10,6 +10,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v wrk >/dev/null || need+=(wrk)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# nginx.conf verifies the bucket's TLS certificate against this bundle (nginx mode over S3).
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -20,6 +20,8 @@ from downloads.models import StoredFile
 
 MODES = {
     "django": "downloads.delivery.django",
+    "nginx": "downloads.delivery.nginx",
+    "s3": "downloads.delivery.s3",
 }
 
 

@@ -30,3 +30,17 @@ def file_headers(stored: StoredFile, *, inline: bool) -> dict[str, str]:
     if inline:
         headers["Content-Security-Policy"] = INLINE_CSP
     return headers
+
+
+def generated_file_headers(filename: str) -> dict[str, str]:
+    """Headers of a file made on the fly (a zip, a CSV export): never the same twice."""
+    return {
+        "Content-Disposition": content_disposition(filename, inline=False),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        # No byte ranges, no resume: the bytes would not be the same on a second request.
+        "Accept-Ranges": "none",
+        # A proxy in front (nginx) passes each piece on as it comes instead of spooling the
+        # whole export to a temporary file first.
+        "X-Accel-Buffering": "no",
+    }

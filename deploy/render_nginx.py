@@ -1,0 +1,135 @@
+"""Render deploy/nginx.conf.template into the nginx configuration that deployers, the integration
+tests and the benchmarks all run.
+
+    python -m deploy.render_nginx --listen 80 --upstream 127.0.0.1:8000 > nginx.conf
+
+The values that must agree with the app (STATIC_ROOT, MEDIA_ROOT, DOWNLOADS_NGINX_PREFIX,
+DOWNLOADS_MAX_UPLOAD_BYTES) come from its settings, that is from the same environment variables
+gunicorn is started with.
+"""
+
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+# Only values nginx reads as one plain token: no spaces, quotes, braces or semicolons that
+# could end a directive early or start a new one.
+_TOKEN = re.compile(r"[^\s;{}'\"#\\]+")
+# The admin's upload form carries more than the file: its other fields and multipart framing.
+MULTIPART_ALLOWANCE = 1024 * 1024
+
+
+def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
+    """The host's first name server, for nginx's `resolver` (IPv6 addresses in brackets)."""
+    try:
+        lines = resolv_conf.read_text().splitlines()
+    except OSError:
+        return "127.0.0.1"
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            address = fields[1]
+            return f"[{address}]" if ":" in address else address
+    return "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class NginxConfig:
+    listen: str
+    upstream: str
+    static_root: Path
+    media_root: Path
+    run_dir: Path
+    internal_prefix: str = "/_protected/"
+    static_url: str = "/static/"
+    max_upload_bytes: int = 2 * 1024**3
+    server_name: str = "_"
+    user: str = "www-data"
+    worker_processes: str = "auto"
+    access_log: str = "/var/log/nginx/protected-downloads.access.log"
+    error_log: str = "/var/log/nginx/protected-downloads.error.log"
+    resolver: str = field(default_factory=system_resolver)
+    mime_types: Path = Path("/etc/nginx/mime.types")
+    ca_certificates: Path = Path("/etc/ssl/certs/ca-certificates.crt")
+
+    def placeholders(self) -> dict[str, str]:
+        return {
+            "LISTEN": self.listen,
+            "UPSTREAM": self.upstream,
+            "STATIC_ROOT": str(self.static_root).rstrip("/"),
+            "MEDIA_ROOT": str(self.media_root).rstrip("/"),
+            "RUN_DIR": str(self.run_dir).rstrip("/"),
+            "INTERNAL_PREFIX": self.internal_prefix,
+            "STATIC_URL": self.static_url,
+            "CLIENT_MAX_BODY_SIZE": str(self.max_upload_bytes + MULTIPART_ALLOWANCE),
+            "SERVER_NAME": self.server_name,
+            "USER": self.user,
+            "WORKER_PROCESSES": self.worker_processes,
+            "ACCESS_LOG": self.access_log,
+            "ERROR_LOG": self.error_log,
+            "RESOLVER": self.resolver,
+            "MIME_TYPES": str(self.mime_types),
+            "CA_CERTIFICATES": str(self.ca_certificates),
+        }
+
+
+def render(config: NginxConfig, template: str | None = None) -> str:
+    values = config.placeholders()
+    for name, value in values.items():
+        if not _TOKEN.fullmatch(value):
+            raise ValueError(f"{name}={value!r} cannot go into nginx.conf as one plain token.")
+    text = TEMPLATE.read_text() if template is None else template
+    unknown = set(_PLACEHOLDER.findall(text)) - values.keys()
+    if unknown:
+        raise ValueError(f"the template uses unknown placeholders: {', '.join(sorted(unknown))}")
+    return _PLACEHOLDER.sub(lambda match: values[match[1]], text)
+
+
+def from_settings(**overrides: Any) -> NginxConfig:
+    """A configuration whose paths and limits are the app's (Django settings must be loaded)."""
+    from django.conf import settings
+
+    static_url = "/" + settings.STATIC_URL.strip("/") + "/"
+    derived = {
+        "static_root": Path(settings.STATIC_ROOT),
+        "media_root": Path(settings.MEDIA_ROOT),
+        "internal_prefix": settings.DOWNLOADS_NGINX_PREFIX,
+        "static_url": static_url,
+        "max_upload_bytes": settings.DOWNLOADS_MAX_UPLOAD_BYTES,
+    }
+    return NginxConfig(**{**derived, **overrides})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listen", default="80", help="nginx `listen`, e.g. 80 or 127.0.0.1:8080")
+    parser.add_argument("--upstream", default="127.0.0.1:8000", help="gunicorn's address")
+    parser.add_argument("--server-name", default="_")
+    parser.add_argument(
+        "--run-dir", type=Path, default=Path("/run/protected-downloads"), help="pid, temp files"
+    )
+    parser.add_argument("--user", default="www-data", help="worker user (must read MEDIA_ROOT)")
+    parser.add_argument("--access-log", default=NginxConfig.access_log)
+    parser.add_argument("--error-log", default=NginxConfig.error_log)
+    parser.add_argument("--resolver", default=None, help="DNS server (default: the host's)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    # Rendering reads paths and limits only; it needs no secret.
+    os.environ.setdefault("DJANGO_SECRET_KEY", "rendering-nginx-conf-needs-no-secret")
+    import django
+
+    django.setup()
+    overrides = {name: value for name, value in vars(args).items() if value is not None}
+    sys.stdout.write(render(from_settings(**overrides)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Delivery mode "s3": after the access check and the log entry, a 302 to a presigned URL.
+
+The URL carries the download's Content-Type, Content-Disposition and Cache-Control
+(`response-content-*` parameters signed into it), so the bucket answers with the same name and
+type as the other modes. The bucket does Range itself; it cannot add `nosniff` or a CSP, but it
+serves from its own origin, where a user's file cannot reach the app's cookies. A HEAD gets a
+URL signed for HEAD. Presigning is local computation: no request to the bucket per download.
+
+Django still answers 304, 412 and 416 itself: it has the validators and the Range parser.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+
+from downloads.delivery.headers import file_headers
+from downloads.delivery.preflight import preflight
+from downloads.models import StoredFile
+from downloads.storage import is_s3, presigned_url, stored_key
+
+# A redirect holds a credential that expires: no cache may keep or reuse it.
+REDIRECT_CACHE_CONTROL = "private, no-store"
+
+
+def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpResponseBase:
+    answer, _ranges = preflight(request, stored)
+    if answer is not None:
+        return answer
+    storage = stored.file.storage
+    if not is_s3(storage):
+        # The system check (downloads.E010) reports this at start; never serve around it.
+        raise ImproperlyConfigured("DOWNLOADS_DELIVERY=s3 needs the S3 storage.")
+    headers = file_headers(stored, inline=inline)
+    url = presigned_url(
+        storage,
+        stored_key(stored.file),
+        head=request.method == "HEAD",
+        response_headers={
+            "ResponseContentType": headers["Content-Type"],
+            "ResponseContentDisposition": headers["Content-Disposition"],
+            "ResponseCacheControl": headers["Cache-Control"],
+        },
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = REDIRECT_CACHE_CONTROL
+    return response

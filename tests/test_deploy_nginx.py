@@ -1,0 +1,227 @@
+"""deploy/nginx.conf.template: how it is rendered, and what the rendered file does in a real
+nginx besides downloads (static files, the proxy, limits)."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from deploy.render_nginx import (
+    MULTIPART_ALLOWANCE,
+    NginxConfig,
+    from_settings,
+    render,
+    system_resolver,
+)
+from tests.servers import NGINX, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_upload_limit_and_paths_come_from_the_settings(settings, tmp_path):
+    settings.DOWNLOADS_MAX_UPLOAD_BYTES = 5 * 1024**2
+    settings.DOWNLOADS_NGINX_PREFIX = "/_bytes/"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STATIC_ROOT = tmp_path / "static"
+    text = render(from_settings(listen="8080", upstream="127.0.0.1:8000", run_dir=tmp_path))
+    assert f"client_max_body_size {5 * 1024**2 + MULTIPART_ALLOWANCE};" in text
+    assert "location /_bytes/file/ {" in text
+    assert "location /_bytes/ranges/ {" in text
+    assert "location = /_bytes/s3 {" in text
+    assert f"alias {tmp_path / 'media'}/;" in text
+    assert f"alias {tmp_path / 'static'}/;" in text
+    assert "location /static/ {" in text
+    assert "${" not in text
+
+
+def test_every_internal_location_is_internal(settings, tmp_path):
+    text = render(from_settings(listen="80", upstream="127.0.0.1:8000", run_dir=tmp_path))
+    blocks = text.split("location ")
+    internal = [block for block in blocks if block.startswith(("/_protected/", "= /_protected/"))]
+    assert len(internal) == 3
+    assert all("internal;" in block.split("}")[0] for block in internal)
+
+
+@pytest.mark.parametrize(
+    "field", ["listen", "upstream", "server_name", "resolver", "user", "access_log"]
+)
+def test_a_value_that_could_inject_directives_is_refused(tmp_path, field):
+    config = NginxConfig(
+        listen="80",
+        upstream="127.0.0.1:8000",
+        static_root=tmp_path,
+        media_root=tmp_path,
+        run_dir=tmp_path,
+        resolver="127.0.0.1",
+    )
+    bad = NginxConfig(**{**config.__dict__, field: "x; include /etc/passwd"})
+    with pytest.raises(ValueError, match="one plain token"):
+        render(bad)
+
+
+def test_an_unknown_placeholder_is_an_error(tmp_path):
+    config = NginxConfig(
+        listen="80",
+        upstream="127.0.0.1:8000",
+        static_root=tmp_path,
+        media_root=tmp_path,
+        run_dir=tmp_path,
+        resolver="127.0.0.1",
+    )
+    with pytest.raises(ValueError, match="MISSPELT"):
+        render(config, template="listen ${MISSPELT};")
+
+
+@pytest.mark.parametrize(
+    ("text", "resolver"),
+    [
+        ("# comment\nsearch example.net\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n", "10.0.0.2"),
+        ("nameserver fd00::53\n", "[fd00::53]"),
+        ("", "127.0.0.1"),
+    ],
+)
+def test_the_resolver_is_the_hosts_first_name_server(tmp_path, text, resolver):
+    resolv_conf = tmp_path / "resolv.conf"
+    resolv_conf.write_text(text)
+    assert system_resolver(resolv_conf) == resolver
+
+
+def test_the_command_line_renders_from_the_environment(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "MEDIA_ROOT": str(tmp_path / "private"),
+        "STATIC_ROOT": str(tmp_path / "public"),
+        "DOWNLOADS_MAX_UPLOAD_BYTES": "1000",
+    }
+    env.pop("DJANGO_SECRET_KEY", None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deploy.render_nginx",
+            "--listen",
+            "127.0.0.1:8081",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--resolver",
+            "127.0.0.53",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = result.stdout
+    assert "listen 127.0.0.1:8081;" in text
+    assert f"alias {tmp_path / 'private'}/;" in text
+    assert f"alias {tmp_path / 'public'}/;" in text
+    assert f"client_max_body_size {1000 + MULTIPART_ALLOWANCE};" in text
+    assert f"pid {tmp_path / 'run'}/nginx.pid;" in text
+    assert "resolver 127.0.0.53 valid=60s ipv6=off;" in text
+
+
+def test_nginx_accepts_the_rendered_file(tmp_path):
+    config = from_settings(
+        listen=f"127.0.0.1:{free_port()}",
+        upstream="127.0.0.1:8000",
+        run_dir=tmp_path,
+        user="root" if os.getuid() == 0 else "nobody",
+        access_log=str(tmp_path / "access.log"),
+        error_log=str(tmp_path / "error.log"),
+    )
+    path = tmp_path / "nginx.conf"
+    path.write_text(render(config))
+    result = subprocess.run(
+        [str(NGINX), "-t", "-c", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+# --- the rendered file in a real nginx ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(live_stack):
+    return live_stack("django")
+
+
+@pytest.fixture(scope="module")
+def manifest(live_static: Path) -> dict[str, str]:
+    return json.loads((live_static / "staticfiles.json").read_text())["paths"]
+
+
+@pytest.mark.integration
+def test_hashed_static_files_are_cached_for_good(stack, live_static, manifest):
+    hashed = manifest["admin/css/base.css"]
+    response = requests.get(f"{stack.url}/static/{hashed}", timeout=10)
+    assert response.status_code == 200
+    assert response.content == (live_static / hashed).read_bytes()
+    # nginx's header, not WhiteNoise's ("max-age=315360000, public, immutable").
+    assert response.headers["Cache-Control"] == "public, max-age=315360000, immutable"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Type"] == "text/css"
+
+
+@pytest.mark.integration
+def test_unhashed_static_names_are_revalidated(stack):
+    response = requests.get(f"{stack.url}/static/admin/css/base.css", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+
+
+@pytest.mark.integration
+def test_static_files_go_out_precompressed(stack, live_static, manifest):
+    hashed = manifest["admin/css/base.css"]
+    response = requests.get(
+        f"{stack.url}/static/{hashed}",
+        headers={"Accept-Encoding": "gzip"},
+        stream=True,
+        timeout=10,
+    )
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    raw = response.raw.read()
+    assert raw == (live_static / f"{hashed}.gz").read_bytes()
+    assert gzip.decompress(raw) == (live_static / hashed).read_bytes()
+
+
+@pytest.mark.integration
+def test_a_missing_static_file_is_404(stack):
+    assert requests.get(f"{stack.url}/static/nothing-here.css", timeout=10).status_code == 404
+
+
+@pytest.mark.integration
+def test_media_is_not_routed(stack, live_media):
+    (live_media / "loose.txt").write_bytes(b"private")
+    for path in ("/media/loose.txt", "/loose.txt", "/static/../media/loose.txt"):
+        response = requests.get(f"{stack.url}{path}", timeout=10)
+        assert response.status_code == 404, path
+        assert b"private" not in response.content
+
+
+@pytest.mark.integration
+def test_the_app_is_proxied_and_nginx_hides_its_version(stack):
+    response = requests.get(f"{stack.url}/accounts/login/", timeout=10)
+    assert response.status_code == 200
+    assert b'name="csrfmiddlewaretoken"' in response.content
+    assert response.headers["Server"] == "nginx"
+
+
+@pytest.mark.integration
+def test_a_body_over_the_limit_is_refused_by_nginx(stack, settings):
+    limit = settings.DOWNLOADS_MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE
+    response = requests.post(
+        f"{stack.url}/admin/downloads/storedfile/add/",
+        data=b"",
+        headers={"Content-Length": str(limit + 1)},
+        timeout=10,
+    )
+    assert response.status_code == 413
