@@ -1,20 +1,28 @@
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from downloads.access import downloadable_files
+from downloads.csvexport import download_log_csv
 from downloads.files import files_rollback_guard
-from downloads.forms import GrantToGroupForm, StoredFileForm
+from downloads.forms import GrantFormSet, GrantToGroupForm, StoredFileForm
 from downloads.models import DownloadLog, Grant, StoredFile
+from downloads.selection import BadSelectionError, SelectionTooLargeError, files_within_limits
+from downloads.views_exports import zip_response
 
 
 class GrantInline(admin.TabularInline):
     model = Grant
+    formset = GrantFormSet
     extra = 1
     fields = ["user", "group", "expires_at"]
     autocomplete_fields = ["user", "group"]
@@ -38,7 +46,7 @@ class StoredFileAdmin(admin.ModelAdmin):
         "download_link",
     ]
     autocomplete_fields = ["owner"]
-    actions = ["grant_to_group"]
+    actions = ["grant_to_group", "download_as_zip"]
     fieldsets = [
         (None, {"fields": ["file", "name", "description", "owner"]}),
         (
@@ -118,6 +126,18 @@ class StoredFileAdmin(admin.ModelAdmin):
             },
         )
 
+    @admin.action(description="Download selected files as one zip", permissions=["view"])
+    def download_as_zip(
+        self, request: HttpRequest, queryset: QuerySet[StoredFile]
+    ) -> HttpResponseBase | None:
+        # The queryset is get_queryset()'s: only files this user may download.
+        try:
+            files = files_within_limits(queryset)
+        except (BadSelectionError, SelectionTooLargeError) as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return None
+        return zip_response(request, files)
+
 
 @admin.register(DownloadLog)
 class DownloadLogAdmin(admin.ModelAdmin):
@@ -135,3 +155,27 @@ class DownloadLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    # Read-only: exporting needs only the view permission. With "select all N matching" the
+    # action gets the whole filtered queryset; the changelist's "Export all as CSV" link
+    # (export_matching_csv) needs no selection at all.
+    actions = ["export_csv"]
+
+    @admin.action(description="Export selected log entries as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[DownloadLog]) -> HttpResponseBase:
+        return download_log_csv(request, queryset)
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        export = path("export.csv", self.admin_site.admin_view(self.export_matching_csv), name=name)
+        return [export, *super().get_urls()]
+
+    def export_matching_csv(self, request: HttpRequest) -> HttpResponseBase:
+        """Every row the changelist shows for the same filters, search and date drill-down."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown filter.", content_type="text/plain")
+        return download_log_csv(request, changelist.queryset)

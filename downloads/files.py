@@ -73,6 +73,7 @@ def files_rollback_guard() -> Iterator[None]:
     Django has no on-rollback hook, so a save inside an outer transaction that later rolls back
     would leave its new bytes behind; wrapping the whole unit of work in this guard does not.
     """
+    enclosing = _written_keys.get()
     written: list[tuple[Storage, str]] = []
     token = _written_keys.set(written)
     try:
@@ -84,6 +85,9 @@ def files_rollback_guard() -> Iterator[None]:
         raise
     finally:
         _written_keys.reset(token)
+    if enclosing is not None:
+        # A nested guard only committed a savepoint: its bytes live or die with the outer block.
+        enclosing.extend(written)
 
 
 def delete_after_commit(storage: Storage, key: str) -> None:

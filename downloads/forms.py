@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files import File
+from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import filesizeformat
 
 from downloads.models import StoredFile
@@ -20,6 +21,32 @@ class StoredFileForm(forms.ModelForm):
                 f"This file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}."
             )
         return upload
+
+
+class GrantFormSet(BaseInlineFormSet):
+    """A file's grants: one row per user and per group.
+
+    Django's formset check skips conditional unique constraints, so without this two rows for one
+    user would pass validation and fail in the database.
+    """
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[tuple[str, int]] = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", {})
+            unused_extra_row = not form.instance.pk and not form.has_changed()
+            if unused_extra_row or data.get("DELETE"):
+                continue
+            for field in ("user", "group"):
+                holder = data.get(field)
+                if holder is None:
+                    continue
+                if (field, holder.pk) in seen:
+                    raise forms.ValidationError(
+                        f"The {field} “{holder}” has more than one grant on this file."
+                    )
+                seen.add((field, holder.pk))
 
 
 class GrantToGroupForm(forms.Form):

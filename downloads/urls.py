@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views
+from downloads import views, views_exports
 
 app_name = "downloads"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("files/<uuid:file_id>/", views.file_detail, name="file-detail"),
     path("files/<uuid:file_id>/download", views.download, name="download"),
     path("api/files/", views.api_files, name="api-files"),
+    path("files.zip", views_exports.download_zip, name="zip"),
+    path("files.csv", views_exports.export_files_csv, name="files-csv"),
 ]

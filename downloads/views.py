@@ -5,8 +5,8 @@ Access is decided in access.py, bytes in delivery/."""
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import http_date
@@ -17,14 +17,13 @@ from downloads.delivery import get_delivery
 from downloads.downloadlog import log_download
 from downloads.http.types import is_safe_inline
 from downloads.models import StoredFile
+from downloads.selection import search_files
 
 
 def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
     files = downloadable_files(request.user).select_related("owner")
-    query = request.GET.get("q", "").strip()
-    if query:
-        files = files.filter(Q(name__icontains=query) | Q(description__icontains=query))
-    return files
+    # The same search the zip ("all matching") and the CSV export use.
+    return search_files(files, request.GET.get("q", ""))
 
 
 @require_safe
@@ -68,7 +67,7 @@ def api_files(request: HttpRequest) -> JsonResponse:
     except PageNotAnInteger:
         return JsonResponse({"detail": "page must be a whole number."}, status=400)
     except EmptyPage:
-        raise Http404 from None
+        return JsonResponse({"detail": "No such page."}, status=404)
 
     def page_url(number: int) -> str:
         params = request.GET.copy()

@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 
 from downloads.models import Grant, StoredFile
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,87 @@
+"""Which files a request picks: a search, or ticked ids, checked against the policy and the limits.
+
+A selection that names any file the user may not download (or that does not exist) is a 404 for
+the whole request, with the same body as any other 404: a zip never silently lacks a file the
+user asked for, and a stranger's id cannot be told from a missing one.
+"""
+
+import uuid
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.template.defaultfilters import filesizeformat
+
+from downloads.access import downloadable_files
+from downloads.models import StoredFile
+
+
+class BadSelectionError(ValueError):
+    """Nothing selected, or something that is not a file id: a 400."""
+
+
+class SelectionTooLargeError(ValueError):
+    """More files or bytes than one zip may hold (DOWNLOADS_ZIP_MAX_*): a 413."""
+
+
+def search_files(files: QuerySet[StoredFile], query: str) -> QuerySet[StoredFile]:
+    """The files whose name or description contains `query`; all of them for an empty query."""
+    query = query.strip()
+    if not query:
+        return files
+    return files.filter(Q(name__icontains=query) | Q(description__icontains=query))
+
+
+def files_by_id(user: AbstractBaseUser | AnonymousUser, raw_ids: Sequence[str]) -> list[StoredFile]:
+    """The files named, in the order named; Http404 if any is not the user's to download."""
+    ids = list(dict.fromkeys(_parse_id(raw) for raw in raw_ids))
+    if not ids:
+        raise BadSelectionError("Tick at least one file.")
+    if len(ids) > settings.DOWNLOADS_ZIP_MAX_FILES:
+        raise _too_many(len(ids))
+    found = {stored.pk: stored for stored in downloadable_files(user).filter(pk__in=ids)}
+    if len(found) != len(ids):
+        raise Http404("No file matches the given query.")
+    files = [found[file_id] for file_id in ids]
+    _check_bytes(files)
+    return files
+
+
+def files_within_limits(files: QuerySet[StoredFile]) -> list[StoredFile]:
+    """All of `files` (a search, an admin selection), or SelectionTooLargeError."""
+    limit = settings.DOWNLOADS_ZIP_MAX_FILES
+    # One row past the limit is enough to know it is exceeded, without loading a million rows.
+    found = list(files[: limit + 1])
+    if len(found) > limit:
+        raise _too_many(files.count())
+    if not found:
+        raise BadSelectionError("No file to put in a zip.")
+    _check_bytes(found)
+    return found
+
+
+def _parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadSelectionError(f"“{raw[:40]}” is not a file id.") from None
+
+
+def _too_many(count: int) -> SelectionTooLargeError:
+    return SelectionTooLargeError(
+        f"{count:,} files are more than one zip may hold "
+        f"(at most {settings.DOWNLOADS_ZIP_MAX_FILES:,}). Select fewer files."
+    )
+
+
+def _check_bytes(files: Sequence[StoredFile]) -> None:
+    total = sum(stored.size for stored in files)
+    limit = settings.DOWNLOADS_ZIP_MAX_BYTES
+    if total > limit:
+        raise SelectionTooLargeError(
+            f"These files add up to {filesizeformat(total)}, more than one zip may hold "
+            f"(at most {filesizeformat(limit)}). Select fewer files."
+        )

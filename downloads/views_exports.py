@@ -1,0 +1,92 @@
+"""Many files as one zip, and the file list as CSV: generated responses, streamed as they are made.
+
+The zip is a POST (a selection can be long; CSRF-protected): `file` repeated with file ids, or
+`all=1` with the list's search `q`. Bad input is a 400 and a selection past the limits a 413,
+both as a short page with a way back; a forbidden or missing id makes the whole request a 404
+(see selection.py). Neither kind of response supports Range: `Accept-Ranges: none`.
+"""
+
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST, require_safe
+
+from downloads.access import downloadable_files
+from downloads.archive import build_archive
+from downloads.csvexport import file_list_csv, stamped_name
+from downloads.delivery.headers import generated_file_headers
+from downloads.downloadlog import client_ip
+from downloads.models import DownloadLog, StoredFile
+from downloads.selection import (
+    BadSelectionError,
+    SelectionTooLargeError,
+    files_by_id,
+    files_within_limits,
+    search_files,
+)
+
+ZIP_DELIVERY = "zip"
+
+
+@require_POST
+def download_zip(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    query = request.POST.get("q", "")
+    try:
+        if request.POST.get("all") == "1":
+            files = files_within_limits(search_files(downloadable_files(request.user), query))
+        else:
+            files = files_by_id(request.user, request.POST.getlist("file"))
+    except BadSelectionError as error:
+        return _zip_refused(request, str(error), query, status=400)
+    except SelectionTooLargeError as error:
+        return _zip_refused(request, str(error), query, status=413)
+    return zip_response(request, files)
+
+
+def zip_response(request: HttpRequest, files: Sequence[StoredFile]) -> StreamingHttpResponse:
+    """The streamed zip of already-authorised files, with a download log row for each."""
+    archive = build_archive(files, deflate_max_bytes=settings.DOWNLOADS_ZIP_DEFLATE_MAX_BYTES)
+    log_zip_members(request, files)
+    response = StreamingHttpResponse(archive.chunks, content_type="application/zip")
+    if archive.length is not None:
+        response["Content-Length"] = str(archive.length)
+    for name, value in generated_file_headers(stamped_name("files", "zip")).items():
+        response[name] = value
+    return response
+
+
+def log_zip_members(request: HttpRequest, files: Sequence[StoredFile]) -> None:
+    user = request.user if request.user.is_authenticated else None
+    ip = client_ip(request)
+    DownloadLog.objects.bulk_create(
+        DownloadLog(
+            file=stored,
+            file_name=stored.name,
+            user=user,
+            ip=ip,
+            status=200,
+            bytes_sent=stored.size,
+            delivery=ZIP_DELIVERY,
+        )
+        for stored in files
+    )
+
+
+@require_safe
+def export_files_csv(request: HttpRequest) -> StreamingHttpResponse:
+    files: QuerySet[StoredFile] = search_files(
+        downloadable_files(request.user), request.GET.get("q", "")
+    )
+    return file_list_csv(request, files)
+
+
+def _zip_refused(request: HttpRequest, message: str, query: str, *, status: int) -> HttpResponse:
+    return render(
+        request,
+        "downloads/zip_refused.html",
+        {"message": message, "query": query.strip()},
+        status=status,
+    )
