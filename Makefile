@@ -49,6 +49,7 @@ test-postgres: $(STAMP) system-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=tests.settings $(VENV)/bin/mypy downloads project deploy
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench

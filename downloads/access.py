@@ -20,15 +20,21 @@ def downloadable_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Store
         return files.none()
     if getattr(user, "is_superuser", False):
         return files
-    allowed = Q(owner=user) | Exists(
-        Grant.objects.live().filter(file=OuterRef("pk")).filter(Q(user=user) | Q(group__user=user))
+    allowed = Q(owner=user) | Q(
+        Exists(
+            Grant.objects.live()
+            .filter(file=OuterRef("pk"))
+            .filter(Q(user=user) | Q(group__user=user))
+        )
     )
     if getattr(user, "is_staff", False):
         # Folded into the same query rather than user.has_perm(), which costs two more.
         app_label, codename = DOWNLOAD_ANY
-        allowed |= Exists(
-            Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
-                Q(user=user) | Q(group__user=user)
+        allowed |= Q(
+            Exists(
+                Permission.objects.filter(
+                    content_type__app_label=app_label, codename=codename
+                ).filter(Q(user=user) | Q(group__user=user))
             )
         )
     return files.filter(allowed)

@@ -50,7 +50,7 @@ def body_length(request: HttpRequest, response: HttpResponseBase) -> int:
     if delegated is not None:
         return delegated.body_bytes
     try:
-        return int(response.get("Content-Length", 0))
+        return int(response.get("Content-Length", "0"))
     except ValueError:
         return 0
 

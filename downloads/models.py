@@ -63,21 +63,27 @@ class StoredFile(models.Model):
                 super().save(*args, **kwargs)
         except BaseException:
             # FieldFile.pre_save may have written the bytes before the row failed.
-            if new_bytes and self.file._committed and self.file.name != self._stored_key:
-                self.file.storage.delete(self.file.name)
+            written = self.file.name or ""
+            if (
+                new_bytes
+                and getattr(self.file, "_committed", False)
+                and written != self._stored_key
+            ):
+                self.file.storage.delete(written)
             raise
+        key = self.file.name or ""
         if new_bytes:
-            remember_written_key(self.file.storage, self.file.name)
-        if self._stored_key and self._stored_key != self.file.name:
+            remember_written_key(self.file.storage, key)
+        if self._stored_key and self._stored_key != key:
             delete_after_commit(self.file.storage, self._stored_key)
-        self._stored_key = self.file.name
+        self._stored_key = key
 
     def get_absolute_url(self) -> str:
         return reverse("downloads:file-detail", args=[self.pk])
 
     @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Self:
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Self:
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._stored_key = instance.__dict__.get("file") or ""
         return instance
 
