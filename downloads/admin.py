@@ -20,6 +20,9 @@ from downloads.models import DownloadLog, Grant, StoredFile
 from downloads.selection import BadSelectionError, SelectionTooLargeError, files_within_limits
 from downloads.views_exports import zip_response
 
+# Computed from the bytes at upload; shown, never edited.
+STORED_FACTS = ["id", "content_type", "size", "sha256", "created", "updated", "download_link"]
+
 
 class GrantInline(admin.TabularInline):
     model = Grant
@@ -37,33 +40,12 @@ class StoredFileAdmin(admin.ModelAdmin):
     list_filter = ["content_type", "updated", ("owner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "description", "owner__username", "sha256"]
     date_hierarchy = "updated"
-    readonly_fields = [
-        "id",
-        "content_type",
-        "size",
-        "sha256",
-        "created",
-        "updated",
-        "download_link",
-    ]
+    readonly_fields = STORED_FACTS
     autocomplete_fields = ["owner"]
     actions = ["grant_to_group", "download_as_zip"]
     fieldsets = [
         (None, {"fields": ["file", "name", "description", "owner"]}),
-        (
-            "Stored facts",
-            {
-                "fields": [
-                    "id",
-                    "content_type",
-                    "size",
-                    "sha256",
-                    "created",
-                    "updated",
-                    "download_link",
-                ]
-            },
-        ),
+        ("Stored facts", {"fields": STORED_FACTS}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StoredFile]:

@@ -19,9 +19,9 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from downloads.models import StoredFile
+from tests.contract_cases import BODY
 from tests.servers import RATE_LIMIT, Stack, login, make_live_user
 
-BODY = bytes(range(256)) * 40  # 10,240 bytes, every byte value, so a wrong offset shows
 USER = "contract-alice"
 OTHER = "contract-bob"
 PASSWORD = "contract-password-1"

@@ -11,12 +11,20 @@ import pytest
 import requests
 from django.utils.http import http_date
 
-from tests.livefiles import BODY, Live
+from tests.contract_cases import (
+    BODY,
+    IGNORED_RANGES,
+    NON_ASCII_NAMES,
+    SINGLE_RANGES,
+    SIZE,
+    STALE_IF_RANGES,
+    UNSATISFIABLE_RANGES,
+)
+from tests.livefiles import Live
 
 pytestmark = pytest.mark.integration
 
 SAME_CONTRACT = ["django", "nginx", "django-s3", "nginx-s3"]
-SIZE = len(BODY)
 CONTRACT_HEADERS = (
     "Content-Length",
     "Content-Type",
@@ -72,17 +80,7 @@ def test_head_has_the_headers_of_get_and_no_body(live, data):
         assert head.headers[name] == get.headers[name], name
 
 
-@pytest.mark.parametrize(
-    ("header", "start", "end"),
-    [
-        ("bytes=0-0", 0, 0),
-        ("bytes=100-199", 100, 199),
-        ("bytes=10000-", 10000, 10239),
-        ("bytes=-40", 10200, 10239),
-        ("bytes=10200-99999", 10200, 10239),
-    ],
-    ids=["first-byte", "a-b", "a-", "suffix", "end-clamped"],
-)
+@SINGLE_RANGES
 def test_single_range(live, data, header, start, end):
     response = live.get(data, {"Range": header})
     assert response.status_code == 206
@@ -93,16 +91,14 @@ def test_single_range(live, data, header, start, end):
     assert response.headers["Content-Type"] == "application/octet-stream"
 
 
-@pytest.mark.parametrize("header", ["bytes=10240-", "bytes=20000-30000", "bytes=-0"])
+@UNSATISFIABLE_RANGES
 def test_unsatisfiable_range_is_416(live, data, header):
     response = live.get(data, {"Range": header})
     assert response.status_code == 416
     assert response.headers["Content-Range"] == f"bytes */{SIZE}"
 
 
-@pytest.mark.parametrize(
-    "header", ["bytes=abc", "bytes=5-2", "items=0-10", "bytes", "bytes=1-2-3", "bytes=0 -9"]
-)
+@IGNORED_RANGES
 def test_malformed_range_or_other_unit_is_ignored(live, data, header):
     assert_whole(live.get(data, {"Range": header}))
 
@@ -174,9 +170,7 @@ def test_if_range_matching_date_gives_the_range(live, data):
     assert response.content == BODY[:10]
 
 
-@pytest.mark.parametrize(
-    "if_range", ['"stale"', 'W/"weak"', "Tue, 01 Jan 2019 00:00:00 GMT", "garbage"]
-)
+@STALE_IF_RANGES
 def test_if_range_that_no_longer_matches_gives_the_whole_file(live, data, if_range):
     assert_whole(live.get(data, {"Range": "bytes=0-9", "If-Range": if_range}))
 
@@ -224,20 +218,7 @@ def test_if_unmodified_since_failing_gives_412(live, data):
     assert live.get(data, {"If-Unmodified-Since": since}).status_code == 412
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        (
-            "résumé 2024.pdf",
-            'attachment; filename="resume 2024.pdf"; '
-            "filename*=UTF-8''r%C3%A9sum%C3%A9%202024.pdf",
-        ),
-        (
-            "報告書.pdf",
-            "attachment; filename=\"___.pdf\"; filename*=UTF-8''%E5%A0%B1%E5%91%8A%E6%9B%B8.pdf",
-        ),
-    ],
-)
+@NON_ASCII_NAMES
 def test_non_ascii_names(live, name, expected):
     response = live.get(live.files.named[name])
     assert response.status_code == 200

@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.utils.http import http_date
 
 from downloads.models import StoredFile
-from tests.livefiles import BODY, PASSWORD, USER, Live
+from tests.contract_cases import BODY
+from tests.livefiles import PASSWORD, USER, Live
 from tests.servers import RATE_LIMIT, S3_SECRET_KEY, S3_URL_EXPIRY, login, make_live_user
 from tests.sigv4 import signature_is_valid
 

@@ -11,9 +11,16 @@ from django.db import close_old_connections
 from django.urls import reverse
 from django.utils.http import http_date
 
-pytestmark = pytest.mark.django_db
+from tests.contract_cases import (
+    BODY,
+    IGNORED_RANGES,
+    NON_ASCII_NAMES,
+    SINGLE_RANGES,
+    STALE_IF_RANGES,
+    UNSATISFIABLE_RANGES,
+)
 
-BODY = bytes(range(256)) * 40  # 10,240 bytes, every byte value, so a wrong offset shows
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -108,17 +115,7 @@ def test_head_has_the_headers_and_no_body(alice_client, url):
         assert head[name] == get[name], name
 
 
-@pytest.mark.parametrize(
-    ("header", "start", "end"),
-    [
-        ("bytes=0-0", 0, 0),
-        ("bytes=100-199", 100, 199),
-        ("bytes=10000-", 10000, 10239),
-        ("bytes=-40", 10200, 10239),
-        ("bytes=10200-99999", 10200, 10239),
-    ],
-    ids=["first-byte", "a-b", "a-", "suffix", "end-clamped"],
-)
+@SINGLE_RANGES
 def test_single_range(alice_client, url, header, start, end):
     response = alice_client.get(url, headers={"Range": header})
     assert response.status_code == 206
@@ -127,14 +124,14 @@ def test_single_range(alice_client, url, header, start, end):
     assert body(response) == BODY[start : end + 1]
 
 
-@pytest.mark.parametrize("header", ["bytes=10240-", "bytes=20000-30000", "bytes=-0"])
+@UNSATISFIABLE_RANGES
 def test_unsatisfiable_range_is_416(alice_client, url, header):
     response = alice_client.get(url, headers={"Range": header})
     assert response.status_code == 416
     assert response["Content-Range"] == f"bytes */{len(BODY)}"
 
 
-@pytest.mark.parametrize("header", ["bytes=abc", "bytes=5-2", "items=0-10", "bytes", "bytes=1-2-3"])
+@IGNORED_RANGES
 def test_malformed_range_or_other_unit_is_ignored(alice_client, url, header):
     response = alice_client.get(url, headers={"Range": header})
     assert response.status_code == 200
@@ -192,9 +189,7 @@ def test_if_range_matching_date_gives_the_range(alice_client, url, stored):
     assert response.status_code == 206
 
 
-@pytest.mark.parametrize(
-    "if_range", ['"stale"', 'W/"weak"', "Tue, 01 Jan 2019 00:00:00 GMT", "garbage"]
-)
+@STALE_IF_RANGES
 def test_if_range_that_no_longer_matches_gives_the_whole_file(alice_client, url, if_range):
     response = alice_client.get(url, headers={"Range": "bytes=0-9", "If-Range": if_range})
     assert response.status_code == 200
@@ -231,17 +226,7 @@ def test_post_is_not_allowed(alice_client, url):
     assert alice_client.post(url).status_code == 405
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        (
-            "résumé 2024.pdf",
-            'attachment; filename="resume 2024.pdf"; '
-            "filename*=UTF-8''r%C3%A9sum%C3%A9%202024.pdf",
-        ),
-        ("報告書.pdf", "filename*=UTF-8''%E5%A0%B1%E5%91%8A%E6%9B%B8.pdf"),
-    ],
-)
+@NON_ASCII_NAMES
 def test_non_ascii_names(alice_client, make_file, name, expected):
     stored = make_file(b"%PDF-1.4\n", name=name)
     response = alice_client.get(reverse("downloads:download", args=[stored.pk]))
