@@ -28,9 +28,9 @@ setup: $(STAMP) .secret_key .demo_password
 
 run: setup
 	@echo
-	@echo "  Protected downloads: http://127.0.0.1:8000/"
+	@echo "  Protected downloads: http://$${GUNICORN_BIND:-127.0.0.1:8000}/"
 	@echo "  Log in as alice, bob or admin (staff) with password: $$(cat .demo_password)"
-	@echo "  Admin: http://127.0.0.1:8000/admin/"
+	@echo "  Admin: http://$${GUNICORN_BIND:-127.0.0.1:8000}/admin/"
 	@echo
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
 
