@@ -21,7 +21,7 @@ from downloads.selection import BadSelectionError, SelectionTooLargeError, files
 from downloads.views_exports import zip_response
 
 # Computed from the bytes at upload; shown, never edited.
-STORED_FACTS = ["id", "content_type", "size", "sha256", "created", "updated", "download_link"]
+STORED_FACTS = ("id", "content_type", "size", "sha256", "created", "updated", "download_link")
 
 
 class GrantInline(admin.TabularInline):

@@ -93,6 +93,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Django's database sessions and ModelBackend, with their per-request SELECT compiled once
+# (downloads/sessions.py says why sessions stay in the database).
+SESSION_ENGINE = "downloads.sessions"
+AUTHENTICATION_BACKENDS = ["downloads.backends.ModelBackend"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "downloads:file-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -162,6 +167,9 @@ DOWNLOADS_PAGE_SIZE = env_int("DOWNLOADS_PAGE_SIZE", 25)
 DOWNLOADS_TRUSTED_PROXIES = env_int("DOWNLOADS_TRUSTED_PROXIES", 0)
 # Zips of many files (downloads/archive.py): at most this many files and stored bytes per zip.
 DOWNLOADS_ZIP_MAX_FILES = env_int("DOWNLOADS_ZIP_MAX_FILES", 1000)
+# A zip of the most files allowed is one form field per file, plus the CSRF token: Django's
+# default cap (1,000 fields in all) would refuse it with a bare 400 before the view could answer.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, DOWNLOADS_ZIP_MAX_FILES + 100)
 DOWNLOADS_ZIP_MAX_BYTES = env_int("DOWNLOADS_ZIP_MAX_BYTES", 10 * 1024**3)
 # Compressible members (text, documents) are deflated while their total stays at most this;
 # past it, or at 0, every member is stored and the zip gets an exact Content-Length.

@@ -98,6 +98,14 @@ def test_a_forbidden_file_fails_the_whole_request_like_a_missing_one(
     assert not DownloadLog.objects.exists()
 
 
+def test_the_most_files_allowed_fit_in_one_form(alice_client, make_file, settings):
+    mine = make_file(PNG, "mine.png")
+    ids = [str(mine.pk)] + [str(uuid.uuid4()) for _ in range(settings.DOWNLOADS_ZIP_MAX_FILES - 1)]
+    form = {"file": ids, "csrfmiddlewaretoken": "as a browser sends it"}
+    # Parsed, not refused as too many form fields: the unknown ids make it the ordinary 404.
+    assert alice_client.post(ZIP_URL, form).status_code == 404
+
+
 def test_members_come_in_the_order_the_files_were_named(alice_client, three_files):
     named = [three_files[2], three_files[0], three_files[1]]
     response = alice_client.post(ZIP_URL, {"file": [str(stored.pk) for stored in named]})
