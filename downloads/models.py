@@ -1,6 +1,7 @@
 """The stored file, who may have it, and who downloaded it."""
 
 import uuid
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Self
 
@@ -101,8 +102,10 @@ class StoredFile(models.Model):
 
 
 class GrantQuerySet(models.QuerySet["Grant"]):
-    def live(self) -> Self:
-        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    def live(self, now: datetime | None = None) -> Self:
+        """Grants that have not expired at `now` (default: this moment)."""
+        moment = timezone.now() if now is None else now
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=moment))
 
 
 class Grant(models.Model):

@@ -6,13 +6,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 
-from downloads.access import downloadable_files
+from downloads.access import downloadable_file, downloadable_files
 from downloads.delivery import get_delivery
 from downloads.downloadlog import log_download
 from downloads.http.types import is_safe_inline
@@ -49,7 +49,9 @@ def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
 
 @require_safe
 def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
-    stored = get_object_or_404(downloadable_files(request.user), pk=file_id)
+    stored = downloadable_file(request.user, file_id)
+    if stored is None:
+        raise Http404("No file matches the given query.")
     inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
     response = get_delivery()(request, stored, inline=inline)
     log_download(request, stored, response)

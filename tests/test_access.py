@@ -144,3 +144,83 @@ def test_download_view_query_count(client, bob, reviewers, make_file, django_ass
     with django_assert_num_queries(4):
         response = download(client, stored)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("groups", [1, 25])
+def test_access_and_log_cost_two_queries_whatever_the_groups(
+    client, bob, make_file, django_assert_num_queries, groups
+):
+    from django.contrib.auth.models import Group
+
+    stored = make_file()
+    for n in range(groups):
+        group = Group.objects.create(name=f"readers-{n}")
+        group.user_set.add(bob)
+        Grant.objects.create(file=stored, group=group)
+    for n in range(groups):
+        other = make_file(name=f"other-{n}.txt")
+        Grant.objects.create(file=other, user=bob)
+    client.force_login(bob)
+    download(client, stored)  # the access check is compiled on first use, once per process
+    # Django's own two (the session, the user), then ours: the access check and the log row.
+    with django_assert_num_queries(4) as captured:
+        response = download(client, stored)
+    assert response.status_code == 200
+    ours = [q["sql"] for q in captured.captured_queries[2:]]
+    assert "downloads_grant" in ours[0]
+    assert ours[1].startswith('INSERT INTO "downloads_downloadlog"')
+
+
+def _everyone(make_file, alice, bob, carol, reviewers):
+    staff = User.objects.create_user("staff", password="pw", is_staff=True)
+    trusted = User.objects.create_user("trusted", password="pw", is_staff=True)
+    trusted.user_permissions.add(Permission.objects.get(codename="download_any"))
+    root = User.objects.create_superuser("root", password="pw")
+    soon = timezone.now() + timedelta(hours=1)
+    past = timezone.now() - timedelta(seconds=1)
+    files = [
+        make_file(name="own.txt"),
+        make_file(name="to-bob.txt", share_with=bob),
+        make_file(name="to-group.txt", share_with=reviewers),
+        make_file(name="carols.txt", owner=carol),
+    ]
+    Grant.objects.create(file=files[0], user=carol, expires_at=past)
+    Grant.objects.create(file=files[3], group=reviewers, expires_at=soon)
+    return [alice, bob, carol, staff, trusted, root], files
+
+
+def test_one_file_check_agrees_with_the_policy(make_file, alice, bob, carol, reviewers):
+    from django.contrib.auth.models import AnonymousUser
+
+    from downloads.access import downloadable_file
+
+    users, files = _everyone(make_file, alice, bob, carol, reviewers)
+    for user in [*users, AnonymousUser()]:
+        allowed = set(downloadable_files(user))
+        for stored in files:
+            found = downloadable_file(user, stored.pk)
+            assert found == (stored if stored in allowed else None), (user, stored.name)
+            if found is not None:
+                assert (found.name, found.size, found.updated) == (
+                    stored.name,
+                    stored.size,
+                    stored.updated,
+                )
+
+
+def test_one_file_check_reads_the_clock_on_every_call(make_file, bob):
+    from downloads.access import downloadable_file
+
+    stored = make_file()
+    Grant.objects.create(file=stored, user=bob, expires_at=timezone.now() + timedelta(hours=1))
+    assert downloadable_file(bob, stored.pk) == stored
+    Grant.objects.filter(file=stored).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert downloadable_file(bob, stored.pk) is None
+
+
+def test_one_file_check_of_a_missing_id(bob):
+    import uuid
+
+    from downloads.access import downloadable_file
+
+    assert downloadable_file(bob, uuid.uuid4()) is None
