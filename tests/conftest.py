@@ -84,3 +84,14 @@ def sha256(data: bytes) -> str:
 
 def stored_keys(media: Path) -> Iterator[str]:
     return (p.relative_to(media).as_posix() for p in media.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def download_log_writer_stopped(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """The log writer's thread, and its database connection, end before the test database is
+    dropped (PostgreSQL refuses to drop a database someone is connected to)."""
+    from downloads.logwriter import WRITER
+
+    yield
+    with django_db_blocker.unblock():
+        WRITER.stop()
