@@ -32,7 +32,7 @@ run: setup
 	@echo "  Log in as alice, bob or admin (staff) with password: $$(cat .demo_password)"
 	@echo "  Admin: http://$${GUNICORN_BIND:-127.0.0.1:8000}/admin/"
 	@echo
-	DJANGO_SECRET_KEY="$$(cat .secret_key)" exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" GUNICORN_ACCESSLOG=- exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -35,3 +35,10 @@ def test_threaded_workers_with_keepalive():
     config = load()
     assert config.worker_class_str == "gthread"
     assert config.keepalive > 0
+
+
+def test_no_worker_can_take_every_connection():
+    config = load()
+    # Room for each thread and a few idle keep-alive connections, and no more: connections
+    # spread over the workers instead of piling onto whichever woke first.
+    assert config.threads < config.worker_connections <= 2 * config.threads

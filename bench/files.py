@@ -1,0 +1,132 @@
+"""The files every row serves, the users who may have them, and their copies in each place.
+
+One private file per size is written under MEDIA_ROOT and recorded as a StoredFile owned by one
+user and granted to a group the benchmark's user belongs to, so every download goes through the
+real access check. The same bytes are hard-linked into STATIC_ROOT (the WhiteNoise row, after
+collectstatic so nothing compresses them) and uploaded to the S3 bucket under the same key (the
+s3 row): every row serves identical bytes.
+"""
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+SIZES = {"1KiB": KIB, "1MiB": MIB, "1GiB": GIB}
+ZIP_MEMBERS = 1000
+ZIP_MEMBER_SIZE = 100 * KIB
+# The search that picks exactly the zip's members in the file list.
+ZIP_QUERY = "member-"
+BLOCK = MIB
+USERNAME = "bench-user"
+PASSWORD = "bench-password-" + os.urandom(6).hex()
+# Groups the user belongs to and grants on each file: the access check must not grow with them.
+GROUPS = 5
+STATIC_DIR = "bench"
+
+
+@dataclass(frozen=True)
+class BenchFile:
+    id: str
+    key: str  # the storage key under MEDIA_ROOT, the bucket key, the reference row's path
+    size: int
+
+    @property
+    def download_path(self) -> str:
+        return f"/files/{self.id}/download"
+
+    @property
+    def static_path(self) -> str:
+        return f"/static/{STATIC_DIR}/{Path(self.key).name}"
+
+    @property
+    def direct_path(self) -> str:
+        return f"/{self.key}"
+
+
+@dataclass(frozen=True)
+class BenchFiles:
+    by_size: dict[str, BenchFile]
+    zip_ids: list[str]
+
+
+def _blocks(size: int, pattern: bytes) -> Iterator[bytes]:
+    """`size` bytes of `pattern` repeated: random data nothing can compress or dedupe cheaply."""
+    whole, rest = divmod(size, len(pattern))
+    for _ in range(whole):
+        yield pattern
+    if rest:
+        yield pattern[:rest]
+
+
+def _write(path: Path, size: int, pattern: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with path.open("wb") as handle:
+        for block in _blocks(size, pattern):
+            handle.write(block)
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def create(media_root: Path, static_root: Path) -> BenchFiles:
+    """Users, group grants, the files and their rows (Django must be set up)."""
+    from django.contrib.auth.models import Group, User
+    from django.utils import timezone
+
+    from downloads.models import Grant, StoredFile
+
+    owner = User.objects.create_user("bench-owner", password=None)
+    user = User.objects.create_user(USERNAME, password=PASSWORD)
+    groups = [Group.objects.create(name=f"bench-readers-{n}") for n in range(GROUPS)]
+    user.groups.add(*groups)
+    pattern = os.urandom(BLOCK)
+    now = timezone.now().replace(microsecond=0)
+
+    def stored(key: str, size: int) -> Any:
+        sha256 = _write(media_root / key, size, pattern)
+        return StoredFile(
+            owner=owner,
+            name=Path(key).name,
+            file=key,
+            size=size,
+            sha256=sha256,
+            content_type="application/octet-stream",
+            updated=now,
+        )
+
+    singles = {label: stored(f"files/bench/{label}.bin", size) for label, size in SIZES.items()}
+    members = [
+        stored(f"files/bench/zip/member-{n:04}.bin", ZIP_MEMBER_SIZE) for n in range(ZIP_MEMBERS)
+    ]
+    StoredFile.objects.bulk_create([*singles.values(), *members])
+    Grant.objects.bulk_create(
+        Grant(file=file, group=group) for file in [*singles.values(), *members] for group in groups
+    )
+
+    static_dir = static_root / STATIC_DIR
+    static_dir.mkdir(parents=True, exist_ok=True)
+    for file in singles.values():
+        # A hard link: the same bytes, no second GiB (MEDIA_ROOT and STATIC_ROOT share a disk).
+        os.link(media_root / file.file.name, static_dir / Path(file.file.name).name)
+    return BenchFiles(
+        by_size={
+            label: BenchFile(id=str(file.pk), key=file.file.name, size=file.size)
+            for label, file in singles.items()
+        },
+        zip_ids=[str(member.pk) for member in members],
+    )
+
+
+def upload_to_s3(client: Any, bucket: str, media_root: Path, files: BenchFiles) -> None:
+    """The single files into the bucket under their storage keys (the s3 row's bytes)."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_chunksize=64 * MIB, max_concurrency=2)
+    for file in files.by_size.values():
+        client.upload_file(str(media_root / file.key), bucket, file.key, Config=config)

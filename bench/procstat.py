@@ -1,0 +1,166 @@
+"""What the server processes cost: CPU time and resident memory, read from /proc."""
+
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MIB = 1024 * 1024
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (a gunicorn master and its workers, nginx and its workers)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            child_ids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in child_ids:
+            found.extend(process_tree(int(child)))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU seconds the processes have used so far (threads included)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces: fields are counted after its closing parenthesis.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot, summed over its CPUs."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    # guest times are already counted in user and nice
+    return (sum(fields[:8]) - idle - iowait) / CLOCK_TICKS
+
+
+def own_seconds() -> float:
+    """CPU seconds of this process and of the children it has waited for (wrk, curl)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class RssWatch:
+    """Samples the resident memory of some processes while a block runs.
+
+    `before` is each process's RSS on entry, `peak` the highest seen; `growth` is the largest
+    rise of any one process, the figure that says whether a download is buffered in memory.
+    """
+
+    def __init__(self, pids: list[int], interval: float = 0.01) -> None:
+        self.pids = pids
+        self.interval = interval
+        self.before = {pid: rss_bytes(pid) for pid in pids}
+        self.peak = dict(self.before)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in self.pids:
+                self.peak[pid] = max(self.peak[pid], rss_bytes(pid))
+
+    def __enter__(self) -> "RssWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        for pid in self.pids:
+            self.peak[pid] = max(self.peak[pid], rss_bytes(pid))
+
+    @property
+    def before_mib(self) -> float:
+        return max(self.before.values(), default=0) / MIB
+
+    @property
+    def peak_mib(self) -> float:
+        return max(self.peak.values(), default=0) / MIB
+
+    @property
+    def growth_mib(self) -> float:
+        return max((self.peak[pid] - self.before[pid] for pid in self.pids), default=0) / MIB
+
+
+class CpuWatch:
+    """CPU seconds the processes spend while a block runs, and the wall time it takes."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.seconds = 0.0
+        self.wall = 0.0
+
+    def __enter__(self) -> "CpuWatch":
+        self._start = cpu_seconds(self.pids)
+        self._wall = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.wall = time.monotonic() - self._wall
+        self.seconds = cpu_seconds(self.pids) - self._start
+
+
+class ForeignLoad:
+    """How much of the machine other processes used while the benchmark ran: the servers under
+    test, wrk, curl and the benchmark itself subtracted from all CPU time the kernel counted.
+    On a shared machine this is what makes one run's figures differ from another's."""
+
+    def __init__(self, our_pids: Callable[[], list[int]]) -> None:
+        self.our_pids = our_pids
+        self.share = 0.0
+
+    def __enter__(self) -> "ForeignLoad":
+        self._wall = time.monotonic()
+        self._busy = machine_busy_seconds()
+        self._own = own_seconds()
+        self._servers = cpu_seconds(self.our_pids())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        wall = time.monotonic() - self._wall
+        ours = (own_seconds() - self._own) + (cpu_seconds(self.our_pids()) - self._servers)
+        foreign = machine_busy_seconds() - self._busy - ours
+        self.share = max(0.0, foreign / (wall * (os.cpu_count() or 1)))
