@@ -1,6 +1,8 @@
 """The rows of the HTTP contract that every delivery mode answers alike, shared by the in-process
 suite (test_download_view.py) and the live one through real servers (test_contract_live.py)."""
 
+import re
+
 import pytest
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes, every byte value, so a wrong offset shows
@@ -40,3 +42,20 @@ NON_ASCII_NAMES = pytest.mark.parametrize(
         ),
     ],
 )
+
+
+def parse_multipart(content_type: str, content_length: str, raw: bytes) -> list[tuple[str, bytes]]:
+    """The (Content-Range, bytes) of each part of a multipart/byteranges body, checking its
+    framing and that Content-Length counts the body exactly."""
+    boundary = re.fullmatch(r"multipart/byteranges; boundary=(\S+)", content_type)
+    assert boundary, content_type
+    assert len(raw) == int(content_length)
+    assert raw.endswith(f"--{boundary[1]}--\r\n".encode())
+    parts = []
+    for chunk in raw.split(f"--{boundary[1]}".encode())[1:-1]:
+        head, _, part = chunk.partition(b"\r\n\r\n")
+        assert b"Content-Type: application/octet-stream" in head
+        content_range = re.search(rb"Content-Range: (.+)", head)
+        assert content_range, head
+        parts.append((content_range[1].decode().strip(), part[:-2]))
+    return parts

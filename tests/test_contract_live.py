@@ -5,8 +5,6 @@ gunicorn, delivery "django" or "nginx", files on local disk or in S3 (moto's ser
 The "s3" mode answers with a redirect instead; test_delivery_s3_live.py holds its contract.
 """
 
-import re
-
 import pytest
 import requests
 from django.utils.http import http_date
@@ -19,6 +17,9 @@ from tests.contract_cases import (
     SIZE,
     STALE_IF_RANGES,
     UNSATISFIABLE_RANGES,
+)
+from tests.contract_cases import (
+    parse_multipart as parse_body_parts,
 )
 from tests.livefiles import Live
 
@@ -104,19 +105,8 @@ def test_malformed_range_or_other_unit_is_ignored(live, data, header):
 
 
 def parse_multipart(response: requests.Response) -> list[tuple[str, bytes]]:
-    boundary = re.fullmatch(
-        r"multipart/byteranges; boundary=(\S+)", response.headers["Content-Type"]
-    )[1]
-    raw = response.content
-    assert len(raw) == int(response.headers["Content-Length"])
-    assert raw.endswith(f"--{boundary}--\r\n".encode())
-    parts = []
-    for chunk in raw.split(f"--{boundary}".encode())[1:-1]:
-        head, _, part = chunk.partition(b"\r\n\r\n")
-        assert b"Content-Type: application/octet-stream" in head
-        content_range = re.search(rb"Content-Range: (.+)", head)[1].decode().strip()
-        parts.append((content_range, part[:-2]))
-    return parts
+    headers = response.headers
+    return parse_body_parts(headers["Content-Type"], headers["Content-Length"], response.content)
 
 
 def test_several_ranges_are_multipart(live, data):

@@ -1,7 +1,6 @@
 """The HTTP contract of a download, row by row, through the view (delivery mode "django")."""
 
 import io
-import re
 from wsgiref.util import FileWrapper
 
 import pytest
@@ -18,6 +17,9 @@ from tests.contract_cases import (
     SINGLE_RANGES,
     STALE_IF_RANGES,
     UNSATISFIABLE_RANGES,
+)
+from tests.contract_cases import (
+    parse_multipart as parse_body_parts,
 )
 
 pytestmark = pytest.mark.django_db
@@ -139,17 +141,7 @@ def test_malformed_range_or_other_unit_is_ignored(alice_client, url, header):
 
 
 def parse_multipart(response) -> list[tuple[str, bytes]]:
-    boundary = re.fullmatch(r"multipart/byteranges; boundary=(\S+)", response["Content-Type"])[1]
-    raw = body(response)
-    assert len(raw) == int(response["Content-Length"])
-    assert raw.endswith(f"--{boundary}--\r\n".encode())
-    parts = []
-    for chunk in raw.split(f"--{boundary}".encode())[1:-1]:
-        head, _, data = chunk.partition(b"\r\n\r\n")
-        content_range = re.search(rb"Content-Range: (.+)", head)[1].decode().strip()
-        assert b"Content-Type: application/octet-stream" in head
-        parts.append((content_range, data[:-2]))
-    return parts
+    return parse_body_parts(response["Content-Type"], response["Content-Length"], body(response))
 
 
 def test_several_ranges_are_multipart(alice_client, url):
