@@ -23,28 +23,23 @@ def delivery_mode_is_known(app_configs: Any, **kwargs: Any) -> list[CheckMessage
     ]
 
 
+# (setting, smallest sane value, check id): limits that mean nothing below a floor.
+_LOWER_BOUNDS = [
+    ("DOWNLOADS_MAX_RANGES", 1, "downloads.E002"),
+    ("DOWNLOADS_MAX_UPLOAD_BYTES", 1, "downloads.E003"),
+    ("DOWNLOADS_ZIP_MAX_FILES", 1, "downloads.E020"),
+    ("DOWNLOADS_ZIP_MAX_BYTES", 1, "downloads.E021"),
+    ("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 0, "downloads.E022"),
+]
+
+
 @register()
 def limits_are_sane(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
-    if settings.DOWNLOADS_MAX_RANGES < 1:
-        errors.append(Error("DOWNLOADS_MAX_RANGES must be at least 1.", id="downloads.E002"))
-    if settings.DOWNLOADS_MAX_UPLOAD_BYTES < 1:
-        errors.append(Error("DOWNLOADS_MAX_UPLOAD_BYTES must be positive.", id="downloads.E003"))
-    return errors
-
-
-@register()
-def zip_limits_are_sane(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
-    if settings.DOWNLOADS_ZIP_MAX_FILES < 1:
-        errors.append(Error("DOWNLOADS_ZIP_MAX_FILES must be at least 1.", id="downloads.E020"))
-    if settings.DOWNLOADS_ZIP_MAX_BYTES < 1:
-        errors.append(Error("DOWNLOADS_ZIP_MAX_BYTES must be positive.", id="downloads.E021"))
-    if settings.DOWNLOADS_ZIP_DEFLATE_MAX_BYTES < 0:
-        errors.append(
-            Error("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES must be 0 or more.", id="downloads.E022")
-        )
-    return errors
+    return [
+        Error(f"{name} must be at least {floor}.", id=check_id)
+        for name, floor, check_id in _LOWER_BOUNDS
+        if getattr(settings, name) < floor
+    ]
 
 
 # SigV4 refuses presigned URLs valid for longer than seven days.

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.files.base import ContentFile
 
-from downloads.models import Grant, StoredFile
+from downloads.models import StoredFile
+from tests.stored import store_file
 
 pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles"]
 
@@ -60,14 +60,7 @@ def make_file(db, alice: User) -> MakeFile:
         owner: User | None = None,
         share_with: User | Group | None = None,
     ) -> StoredFile:
-        stored = StoredFile(owner=owner or alice, name=name)
-        stored.file.save(name, ContentFile(content), save=False)
-        stored.save()
-        if isinstance(share_with, User):
-            Grant.objects.create(file=stored, user=share_with)
-        elif isinstance(share_with, Group):
-            Grant.objects.create(file=stored, group=share_with)
-        return stored
+        return store_file(owner or alice, name, content, share_with)
 
     return make
 

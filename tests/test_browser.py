@@ -10,14 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.files.base import ContentFile
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from downloads.models import DownloadLog, Grant, StoredFile
+from downloads.models import DownloadLog, StoredFile
 from tests.browser import Browser
 from tests.servers import Gunicorn, make_live_user
+from tests.stored import store_file
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +56,7 @@ def store(
     owner: User, name: str, asset: str | bytes, share_with: User | Group | None = None
 ) -> StoredFile:
     content = asset if isinstance(asset, bytes) else (ASSETS / asset).read_bytes()
-    stored = StoredFile(owner=owner, name=name)
-    stored.file.save(name, ContentFile(content), save=False)
-    stored.save()
-    if isinstance(share_with, User):
-        Grant.objects.create(file=stored, user=share_with)
-    elif isinstance(share_with, Group):
-        Grant.objects.create(file=stored, group=share_with)
-    return stored
+    return store_file(owner, name, content, share_with)
 
 
 @pytest.fixture
