@@ -47,11 +47,10 @@ def test_every_internal_location_is_internal(settings, tmp_path):
     assert all("internal;" in block.split("}")[0] for block in internal)
 
 
-@pytest.mark.parametrize(
-    "field", ["listen", "upstream", "server_name", "resolver", "user", "access_log"]
-)
-def test_a_value_that_could_inject_directives_is_refused(tmp_path, field):
-    config = NginxConfig(
+@pytest.fixture
+def config(tmp_path) -> NginxConfig:
+    """A plain configuration with every path in one temporary directory."""
+    return NginxConfig(
         listen="80",
         upstream="127.0.0.1:8000",
         static_root=tmp_path,
@@ -59,20 +58,18 @@ def test_a_value_that_could_inject_directives_is_refused(tmp_path, field):
         run_dir=tmp_path,
         resolver="127.0.0.1",
     )
+
+
+@pytest.mark.parametrize(
+    "field", ["listen", "upstream", "server_name", "resolver", "user", "access_log"]
+)
+def test_a_value_that_could_inject_directives_is_refused(config, field):
     bad = NginxConfig(**{**config.__dict__, field: "x; include /etc/passwd"})
     with pytest.raises(ValueError, match="one plain token"):
         render(bad)
 
 
-def test_an_unknown_placeholder_is_an_error(tmp_path):
-    config = NginxConfig(
-        listen="80",
-        upstream="127.0.0.1:8000",
-        static_root=tmp_path,
-        media_root=tmp_path,
-        run_dir=tmp_path,
-        resolver="127.0.0.1",
-    )
+def test_an_unknown_placeholder_is_an_error(config):
     with pytest.raises(ValueError, match="MISSPELT"):
         render(config, template="listen ${MISSPELT};")
 
