@@ -39,6 +39,9 @@ class StoredFile(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     # When the bytes last changed: the download's Last-Modified.
     updated = models.DateTimeField(editable=False)
+    # Set when a download or `manage.py verify_files` found the bytes missing or corrupt; cleared
+    # when new bytes are saved or a later check finds them whole.
+    bytes_missing_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated", "name"]
@@ -153,6 +156,21 @@ class Grant(models.Model):
         return f"{who}{until}"
 
 
+class Outcome(models.TextChoices):
+    """What became of a download request, as far as this process can know."""
+
+    # Django sent the whole body it announced (or there was none: HEAD, 304, 412, 416).
+    COMPLETE = "complete", "sent in full"
+    # Django began the body and the client left (or the send failed) before its end.
+    ABORTED = "aborted", "cut off"
+    # nginx or the bucket sends the bytes: the row says what was asked and handed over.
+    HANDED_OVER = "handed_over", "handed over"
+    # The access policy (or a missing id) answered 404: no byte left.
+    DENIED = "denied", "denied"
+    # Allowed, but storage could not give the bytes (missing object, storage down).
+    FAILED = "failed", "storage failed"
+
+
 class DownloadLog(models.Model):
     """One answered download request. Rows outlive the file and the user they name."""
 
@@ -170,12 +188,25 @@ class DownloadLog(models.Model):
     ip = models.GenericIPAddressField("client IP", null=True, blank=True)
     status = models.PositiveSmallIntegerField()
     range = models.CharField("range asked", max_length=200, blank=True)
+    # Body bytes that really left (django mode), or that were handed over (nginx, s3).
     bytes_sent = models.PositiveBigIntegerField(default=0)
+    # Body bytes the answer announced (Content-Length, or the ranges' total).
+    bytes_planned = models.PositiveBigIntegerField(default=0)
+    # Blank on rows written before outcomes were recorded.
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # The id the request named: what a denied request asked for, with no file to link to.
+    requested_id = models.UUIDField(null=True, blank=True)
     delivery = models.CharField(max_length=16, blank=True)
 
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["file", "-at"])]
+        permissions = [
+            (
+                "view_every_log_entry",
+                "Can view every download log entry, whatever the access policy",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.file_name} by {self.user} at {self.at:%Y-%m-%d %H:%M:%S}"
