@@ -7,20 +7,9 @@ from django.db import router, transaction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from downloads.clientip import client_ip
 from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, StoredFile
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address: REMOTE_ADDR, or the one a trusted proxy put in X-Forwarded-For."""
-    trusted = settings.DOWNLOADS_TRUSTED_PROXIES
-    if trusted:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
-        forwarded = [a for a in forwarded if a]
-        # Each trusted proxy appended the address it saw; anything further left is client-made.
-        if len(forwarded) >= trusted:
-            return forwarded[-trusted]
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from downloads.access import downloadable_files
 from downloads.archive import build_archive
+from downloads.clientip import client_ip
 from downloads.csvexport import file_list_csv, stamped_name
 from downloads.delivery.headers import generated_file_headers
-from downloads.downloadlog import client_ip
 from downloads.models import DownloadLog, StoredFile
 from downloads.selection import (
     BadSelectionError,
