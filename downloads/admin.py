@@ -1,10 +1,11 @@
+import uuid
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.template.defaultfilters import filesizeformat
@@ -16,6 +17,7 @@ from downloads.access import downloadable_files
 from downloads.csvexport import download_log_csv
 from downloads.files import files_rollback_guard
 from downloads.forms import GrantFormSet, GrantToGroupForm, StoredFileForm
+from downloads.logaccess import visible_log_entries
 from downloads.models import DownloadLog, Grant, StoredFile
 from downloads.selection import BadSelectionError, SelectionTooLargeError, files_within_limits
 from downloads.views_exports import zip_response
@@ -124,11 +126,41 @@ class StoredFileAdmin(admin.ModelAdmin):
 
 @admin.register(DownloadLog)
 class DownloadLogAdmin(admin.ModelAdmin):
-    list_display = ["at", "file_name", "user", "ip", "status", "range", "bytes_sent", "delivery"]
-    list_filter = ["status", "delivery", "at"]
+    list_display = [
+        "at",
+        "file_name",
+        "user",
+        "ip",
+        "status",
+        "outcome",
+        "range",
+        "bytes_planned",
+        "bytes_sent",
+        "delivery",
+        "requested_id",
+    ]
+    # "outcome" lists its choices, "denied" among them: the audit's view of refused requests.
+    list_filter = ["outcome", "status", "delivery", "at"]
     search_fields = ["file_name", "user__username", "ip"]
     date_hierarchy = "at"
     list_select_related = ["user"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DownloadLog]:
+        # Changelist, filters' choices, change page, history and both CSV exports start here:
+        # only rows of files the access policy lets this user download (downloads/logaccess.py).
+        return visible_log_entries(request.user, super().get_queryset(request))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[DownloadLog], search_term: str
+    ) -> tuple[QuerySet[DownloadLog], bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            wanted = uuid.UUID(search_term.strip())
+        except ValueError:
+            return found, may_have_duplicates
+        # A file's id finds its rows, and the denied requests that named it.
+        by_id = queryset.filter(Q(file_id=wanted) | Q(requested_id=wanted))
+        return found | by_id, may_have_duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

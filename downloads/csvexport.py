@@ -101,9 +101,12 @@ DOWNLOAD_LOG_COLUMNS: tuple[Column[DownloadLog], ...] = (
     Column("user", lambda log: log.user.get_username() if log.user else ""),
     Column("client IP", lambda log: log.ip),
     Column("status", lambda log: log.status),
+    Column("outcome", lambda log: log.outcome),
     Column("range asked", lambda log: log.range),
+    Column("bytes planned", lambda log: log.bytes_planned),
     Column("bytes sent", lambda log: log.bytes_sent),
     Column("delivery", lambda log: log.delivery),
+    Column("requested id", lambda log: str(log.requested_id) if log.requested_id else ""),
 )
 
 

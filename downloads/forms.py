@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -5,6 +7,7 @@ from django.core.files import File
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import filesizeformat
 
+from downloads.http.disposition import visible_text
 from downloads.models import StoredFile
 
 
@@ -21,6 +24,19 @@ class StoredFileForm(forms.ModelForm):
                 f"This file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}."
             )
         return upload
+
+    def clean_name(self) -> str:
+        # Shown on pages, in the admin and the CSV exports: no invisible or reordering characters
+        # there either (downloads clean the name again on the way out).
+        return visible_text(self.cleaned_data["name"]).strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload = self.files.get(self.add_prefix("file"))
+        if upload is not None and not cleaned.get("name"):
+            # The uploaded name becomes the shown name: cleaned the same way as a typed one.
+            cleaned["name"] = visible_text(upload.name or "").strip() or "download"
+        return cleaned
 
 
 class GrantFormSet(BaseInlineFormSet):

@@ -115,7 +115,11 @@ def test_my_files_export_needs_a_login(client):
 def staff_client(client, alice):
     alice.is_staff = True
     alice.save()
-    alice.user_permissions.add(Permission.objects.get(codename="view_downloadlog"))
+    # These rows name no file, which only those who see every log entry may read (who sees
+    # which rows is tests/test_admin_log_visibility.py's subject).
+    alice.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_downloadlog", "view_every_log_entry"])
+    )
     client.force_login(alice)
     return client
 
@@ -147,8 +151,11 @@ def test_export_link_honours_the_changelist_filters_and_search(staff_client, log
             "bob",
             "",
             "404",
+            "",
             "'=cmd|x",
             "0",
+            "0",
+            "",
             "",
         ]
     ]
@@ -203,9 +210,10 @@ def insert_log_rows(count: int, user_id: int) -> None:
         cursor.execute(
             f"""
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
-            INSERT INTO {table} (file_name, user_id, at, ip, status, range, bytes_sent, delivery)
+            INSERT INTO {table} (file_name, user_id, at, ip, status, range, bytes_sent,
+                                 bytes_planned, outcome, delivery)
             SELECT 'file number ' || i || ' with a longish name.pdf', %s, %s, '192.0.2.1', 200,
-                   '', i, 'django'
+                   '', i, i, 'complete', 'django'
             FROM n
             """,  # noqa: S608 - the table name is the model's own
             [count, user_id, timezone.now()],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from downloads.http.disposition import content_disposition, safe_filename
+from downloads.http.disposition import content_disposition, safe_filename, visible_text
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,62 @@ def test_header_is_always_printable_ascii(filename: str) -> None:
 )
 def test_safe_filename(name: str, expected: str) -> None:
     assert safe_filename(name) == expected
+
+
+# Format characters (Unicode category Cf): invisible, or reordering what follows. Each would make
+# a name look like another; every one of them is dropped, wherever it stands.
+INVISIBLE = [
+    pytest.param("\u200b", id="zero-width-space"),
+    pytest.param("\ufeff", id="bom-zero-width-no-break-space"),
+    pytest.param("\u2060", id="word-joiner"),
+    pytest.param("\u00ad", id="soft-hyphen"),
+    pytest.param("\u180e", id="mongolian-vowel-separator"),
+    pytest.param("\u200c", id="zero-width-non-joiner"),
+    pytest.param("\u200d", id="zero-width-joiner"),
+    pytest.param("\u2061", id="function-application"),
+    pytest.param("\u2064", id="invisible-plus"),
+    pytest.param("\u206a", id="inhibit-symmetric-swapping"),
+    pytest.param("\ufff9", id="interlinear-annotation"),
+    pytest.param("\U000e0041", id="tag-latin-a"),
+    pytest.param("\U0001d173", id="musical-begin-beam"),
+    pytest.param("\u0600", id="arabic-number-sign"),
+    pytest.param("\u061c", id="arabic-letter-mark"),
+    pytest.param("\u200e", id="left-to-right-mark"),
+    pytest.param("\u202e", id="right-to-left-override"),
+    pytest.param("\u2067", id="right-to-left-isolate"),
+]
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_format_characters_are_in_category_cf(char: str) -> None:
+    import unicodedata
+
+    assert unicodedata.category(char) == "Cf"
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        pytest.param("{c}report.pdf", "report.pdf", id="leading"),
+        pytest.param("rep{c}ort.pdf", "report.pdf", id="inside"),
+        pytest.param("report{c}.pdf", "report.pdf", id="before-extension"),
+        pytest.param("report.pdf{c}", "report.pdf", id="trailing"),
+        pytest.param("{c}{c}{c}", "download", id="only-invisible"),
+        pytest.param("{c}.htaccess", "htaccess", id="hiding-a-leading-dot"),
+    ],
+)
+def test_format_characters_leave_every_name(char: str, template: str, expected: str) -> None:
+    name = template.format(c=char)
+    assert safe_filename(name) == expected
+    assert content_disposition(name, inline=False) == f'attachment; filename="{expected}"'
+
+
+def test_dropping_an_invisible_character_lets_the_rest_compose() -> None:
+    assert visible_text("e\u200b\u0301") == "\u00e9"
+    assert safe_filename("re\u200b\u0301sume\u0301.pdf") == "r\u00e9sum\u00e9.pdf"
+
+
+def test_visible_characters_that_look_empty_are_kept() -> None:
+    # Spaces are separators (Zs), not format characters: "a b.txt" keeps its space.
+    assert safe_filename("a\u00a0b\u3000c.txt") == "a\u00a0b\u3000c.txt"

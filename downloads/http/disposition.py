@@ -7,12 +7,12 @@ from urllib.parse import quote
 DEFAULT_NAME = "download"
 
 # Never part of a name: C0/C1 controls (CR and LF would split the header), line and paragraph
-# separators, and lone surrogates (not encodable as UTF-8).
-_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-# Bidirectional overrides let "evil\u202egpj.exe" display as "evilexe.jpg".
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+# separators, lone surrogates (not encodable as UTF-8) and every format character (Cf). Cf holds
+# the bidirectional controls, which let "evil\u202egpj.exe" display as "evilexe.jpg", and the
+# invisible ones (zero-width space U+200B, BOM U+FEFF, word joiner U+2060, soft hyphen U+00AD,
+# Mongolian vowel separator U+180E, tag characters) that make two names look alike. The price:
+# joiners inside emoji sequences and Persian/Indic ZWNJ go too; the name stays readable.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SEPARATORS = frozenset("/\\")
 # Besides the separators: '"' and '\' end or escape the quoted-string, some browsers
 # percent-decode filename= so '%' must go, and naive parsers split parameters at ';'.
@@ -33,13 +33,16 @@ def content_disposition(filename: str, *, inline: bool) -> str:
     return header
 
 
+def visible_text(text: str) -> str:
+    """`text` (NFC) without controls, separators of lines and invisible format characters."""
+    # Dropped before NFC, so "e\u200b\u0301" composes to "é" once the space between is gone.
+    kept = "".join(char for char in text if unicodedata.category(char) not in _DROPPED_CATEGORIES)
+    return unicodedata.normalize("NFC", kept)
+
+
 def safe_filename(name: str) -> str:
     """The Unicode name (NFC) without controls or path separators; never empty or hidden."""
-    kept = (
-        "_" if char in _SEPARATORS else char
-        for char in unicodedata.normalize("NFC", name)
-        if unicodedata.category(char) not in _DROPPED_CATEGORIES and char not in _BIDI_CONTROLS
-    )
+    kept = ("_" if char in _SEPARATORS else char for char in visible_text(name))
     return _tidy("".join(kept))
 
 
