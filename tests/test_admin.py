@@ -539,3 +539,24 @@ def test_staff_without_view_permission_get_403(client, make_file):
     bare = User.objects.create_user("bare", password="pw", is_staff=True)
     client.force_login(bare)
     assert client.get(LIST_URL).status_code == 403
+
+
+# --- names as they enter ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uploaded", "typed", "expected"),
+    [
+        pytest.param("re\u200bport\ufeff.pdf", "", "report.pdf", id="uploaded-name"),
+        pytest.param("x.pdf", "Q3\u2060 re\u00adport\u180e.pdf", "Q3 report.pdf", id="typed-name"),
+        pytest.param("evil\u202egpj.exe", "", "evilgpj.exe", id="bidi-override"),
+        pytest.param("x.pdf", "\u200b\u2060", "x.pdf", id="typed-only-invisible"),
+    ],
+)
+def test_names_lose_invisible_characters_when_stored(
+    admin_client, alice, uploaded, typed, expected
+):
+    data = file_form(alice, SimpleUploadedFile(uploaded, PDF), name=typed)
+    response = admin_client.post(ADD_URL, data)
+    assert response.status_code == 302, form_errors(response)
+    assert StoredFile.objects.get().name == expected
