@@ -228,7 +228,7 @@ def test_a_hidden_row_answers_exactly_as_a_missing_one(client, clerk, log, view)
             f"“{absent_pk}”", "ID"
         )
         if view != "delete":
-            assert "doesn’t exist" in hidden_said
+            assert "exist. Perhaps it was deleted?" in hidden_said
 
 
 def test_the_change_page_shows_the_new_fields(client, clerk, log):
