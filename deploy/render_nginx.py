@@ -57,6 +57,9 @@ class NginxConfig:
     resolver: str = field(default_factory=system_resolver)
     mime_types: Path = Path("/etc/nginx/mime.types")
     ca_certificates: Path = Path("/etc/ssl/certs/ca-certificates.crt")
+    # What the app is told the client's scheme was: nginx's own, or (--behind-tls-proxy) what
+    # the TLS-terminating proxy in front of nginx says, so the app's https redirect ends.
+    forwarded_proto: str = "$scheme"
 
     def placeholders(self) -> dict[str, str]:
         return {
@@ -76,6 +79,7 @@ class NginxConfig:
             "RESOLVER": self.resolver,
             "MIME_TYPES": str(self.mime_types),
             "CA_CERTIFICATES": str(self.ca_certificates),
+            "FORWARDED_PROTO": self.forwarded_proto,
         }
 
 
@@ -118,6 +122,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-log", default=NginxConfig.access_log)
     parser.add_argument("--error-log", default=NginxConfig.error_log)
     parser.add_argument("--resolver", default=None, help="DNS server (default: the host's)")
+    parser.add_argument(
+        "--behind-tls-proxy",
+        dest="forwarded_proto",
+        action="store_const",
+        const="$http_x_forwarded_proto",
+        help="TLS ends in a proxy in front of nginx: pass on its X-Forwarded-Proto",
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

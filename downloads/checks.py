@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
+from django.core.checks import Warning as CheckWarning
 
 
 @register()
@@ -30,6 +31,7 @@ _LOWER_BOUNDS = [
     ("DOWNLOADS_ZIP_MAX_FILES", 1, "downloads.E020"),
     ("DOWNLOADS_ZIP_MAX_BYTES", 1, "downloads.E021"),
     ("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 0, "downloads.E022"),
+    ("SECURE_HSTS_SECONDS", 0, "downloads.E023"),
 ]
 
 
@@ -40,6 +42,23 @@ def limits_are_sane(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         for name, floor, check_id in _LOWER_BOUNDS
         if getattr(settings, name) < floor
     ]
+
+
+@register()
+def ssl_redirect_sees_the_proxy(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    # gunicorn speaks plain HTTP (deploy/gunicorn.conf.py): TLS always ends in a proxy in front,
+    # so without the proxy's word every request looks insecure and is redirected again, forever.
+    if settings.SECURE_SSL_REDIRECT and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        return [
+            CheckWarning(
+                "DJANGO_SSL_REDIRECT=1 without DJANGO_BEHIND_TLS_PROXY=1: behind the TLS proxy "
+                "every request would be redirected to https again, in a loop.",
+                hint="Set DJANGO_BEHIND_TLS_PROXY=1 and have the proxy send "
+                "X-Forwarded-Proto (docs/deploy.md, TLS).",
+                id="downloads.W030",
+            )
+        ]
+    return []
 
 
 # SigV4 refuses presigned URLs valid for longer than seven days.
