@@ -31,7 +31,7 @@ class StoredFileForm(forms.ModelForm):
         return visible_text(self.cleaned_data["name"]).strip()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         upload = self.files.get(self.add_prefix("file"))
         if upload is not None and not cleaned.get("name"):
             # The uploaded name becomes the shown name: cleaned the same way as a typed one.

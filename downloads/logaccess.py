@@ -21,10 +21,14 @@ DOWNLOAD_ANY = "downloads.download_any"
 def sees_every_log_entry(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_active:
         return False
-    if getattr(user, "is_superuser", False) or user.has_perm(VIEW_EVERY_LOG_ENTRY):
+    # PermissionsMixin's has_perm (AbstractBaseUser alone has none).
+    has_perm = getattr(user, "has_perm", None)
+    if has_perm is None:
+        return False
+    if getattr(user, "is_superuser", False) or has_perm(VIEW_EVERY_LOG_ENTRY):
         return True
     # download_any counts only for staff, as in the access policy itself.
-    return bool(getattr(user, "is_staff", False)) and user.has_perm(DOWNLOAD_ANY)
+    return bool(getattr(user, "is_staff", False)) and bool(has_perm(DOWNLOAD_ANY))
 
 
 def visible_log_entries(
