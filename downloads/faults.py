@@ -13,10 +13,12 @@ The page names neither the storage key nor the bucket. Only the exceptions a rea
 raises for these faults are caught; anything else is a bug and stays a 500.
 """
 
+import errno
 import logging
 import os
 from collections.abc import Sequence
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
@@ -142,3 +144,22 @@ def require_s3_object(storage: S3Storage, key: str) -> None:
     """
     if settings.DOWNLOADS_S3_CHECK_OBJECT:
         s3_client(storage).head_object(Bucket=storage.bucket_name, Key=s3_key(storage, key))
+
+
+# A write to storage that failed for a reason outside the app: a full or read-only disk
+# (OSError: ENOSPC, EROFS, EACCES), a bucket that refused or did not answer in time.
+STORAGE_WRITE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ClientError,
+    BotoConnectionError,
+    ReadTimeoutError,
+    S3UploadFailedError,
+)
+
+
+def storage_write_message(error: BaseException) -> str:
+    """What the uploader is told when the bytes could not be stored (logged at ERROR too)."""
+    logger.error("Storing an upload failed, nothing was kept: %r", error)
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "The server has no room left to store this file. Nothing was saved."
+    return "The file storage could not store this file right now. Nothing was saved; try again."
