@@ -99,9 +99,9 @@ def test_requests_after_a_postgres_restart_succeed(cluster, live_static, tmp_pat
                 for target in targets
             ]
 
-        assert {status for _, status in load()} == {200}, (
-            load()
-        )  # every thread's connection is open and persistent
+        # Every thread's connection is open and persistent before the restart.
+        before = load()
+        assert {status for _, status in before} == {200}, before
         subprocess.run(
             as_postgres(
                 [
