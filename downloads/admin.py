@@ -14,7 +14,9 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from downloads.access import downloadable_files
+from downloads.admin_faults import BytesMissingFilter, bytes_missing
 from downloads.csvexport import download_log_csv
+from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message
 from downloads.files import files_rollback_guard
 from downloads.forms import GrantFormSet, GrantToGroupForm, StoredFileForm
 from downloads.logaccess import visible_log_entries
@@ -23,7 +25,16 @@ from downloads.selection import BadSelectionError, SelectionTooLargeError, files
 from downloads.views_exports import zip_response
 
 # Computed from the bytes at upload; shown, never edited.
-STORED_FACTS = ("id", "content_type", "size", "sha256", "created", "updated", "download_link")
+STORED_FACTS = (
+    "id",
+    "content_type",
+    "size",
+    "sha256",
+    "created",
+    "updated",
+    "download_link",
+    "bytes_missing_since",
+)
 
 
 class GrantInline(admin.TabularInline):
@@ -38,8 +49,21 @@ class GrantInline(admin.TabularInline):
 class StoredFileAdmin(admin.ModelAdmin):
     form = StoredFileForm
     inlines = [GrantInline]
-    list_display = ["name", "owner", "content_type", "size_display", "updated", "download_count"]
-    list_filter = ["content_type", "updated", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "name",
+        "owner",
+        "content_type",
+        "size_display",
+        "updated",
+        "download_count",
+        bytes_missing,
+    ]
+    list_filter = [
+        BytesMissingFilter,
+        "content_type",
+        "updated",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["name", "description", "owner__username", "sha256"]
     date_hierarchy = "updated"
     readonly_fields = STORED_FACTS
@@ -63,8 +87,19 @@ class StoredFileAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # A failure anywhere in the form (e.g. an inline) also takes back the uploaded bytes.
-        with files_rollback_guard():
+        try:
+            with files_rollback_guard():
+                return super().changeform_view(request, *args, **kwargs)
+        except STORAGE_WRITE_ERRORS as error:
+            # Nothing was kept (rolled back, partial bytes removed): the same form again, its
+            # file field saying why (get_form).
+            request.storage_write_error = storage_write_message(error)  # type: ignore[attr-defined]
             return super().changeform_view(request, *args, **kwargs)
+
+    def get_form(self, request: HttpRequest, *args: Any, **kwargs: Any) -> type[Any]:
+        form = super().get_form(request, *args, **kwargs)
+        refused = getattr(request, "storage_write_error", "")
+        return type(form.__name__, (form,), {"storage_error": refused}) if refused else form
 
     @admin.display(description="size", ordering="size")
     def size_display(self, stored: StoredFile) -> str:

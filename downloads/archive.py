@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
+from downloads.faults import STORAGE_READ_ERRORS, report_read_failure
 from downloads.http.disposition import safe_filename
 from downloads.models import StoredFile
 from downloads.storage import open_slice
@@ -165,7 +166,13 @@ def _member_bytes(stored: StoredFile) -> Iterator[bytes]:
     if not key:
         raise MemberChangedError(f"{stored.pk} has no stored bytes")
     # Local files and S3 objects alike are read in chunks, never whole (downloads/storage.py).
-    with closing(open_slice(stored.file.storage, key, 0, stored.size)) as source:
+    try:
+        opened = open_slice(stored.file.storage, key, 0, stored.size)
+    except STORAGE_READ_ERRORS as error:
+        # Mid-stream the status is long sent: the zip ends visibly broken, and staff are told.
+        report_read_failure(stored, error, during="a zip")
+        raise MemberChangedError(f"{stored.pk} could not be read from storage") from error
+    with closing(opened) as source:
         remaining = stored.size
         while remaining:
             chunk = source.read(min(CHUNK_SIZE, remaining))

@@ -57,6 +57,8 @@ def log_download(request: HttpRequest, stored: StoredFile, response: HttpRespons
         range=request.headers.get("Range", "")[:200],
         bytes_sent=body_length(request, response),
         delivery=settings.DOWNLOADS_DELIVERY,
+        # Set by whoever answered a failure instead of the delivery (faults.py).
+        outcome=getattr(response, "download_outcome", ""),
     )
     if transaction.get_connection(router.db_for_write(DownloadLog)).in_atomic_block:
         # The request's own transaction: the row commits or rolls back with it.

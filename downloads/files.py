@@ -6,12 +6,14 @@ downloads only read them back.
 """
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files import File
 from django.core.files.storage import Storage
 from django.db import transaction
@@ -19,6 +21,8 @@ from django.db import transaction
 from downloads.http.types import sniff_content_type
 
 SNIFF_BYTES = 4096
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,11 @@ def inspect_bytes(upload: File, name: str) -> FileFacts:
 def new_storage_key(instance: object, filename: str) -> str:
     """A fresh storage key: never derived from the uploader's file name."""
     key = uuid.uuid4().hex
-    return f"files/{key[:2]}/{key}"
+    name = f"files/{key[:2]}/{key}"
+    # Remembered before the write: a write that fails half-way (a full disk) leaves bytes under
+    # this key, which StoredFile.save removes.
+    instance.__dict__["_key_being_written"] = name
+    return name
 
 
 # Keys written inside the innermost `files_rollback_guard`, deleted again if its block fails.
@@ -93,3 +101,16 @@ def files_rollback_guard() -> Iterator[None]:
 def delete_after_commit(storage: Storage, key: str) -> None:
     """Remove bytes only once the transaction that stopped using them has committed."""
     transaction.on_commit(lambda: storage.delete(key))
+
+
+def discard_bytes(storage: Storage, key: str) -> None:
+    """Remove bytes a failed save wrote, without hiding why the save failed.
+
+    When the storage itself is failing (a bucket that does not answer) the delete may fail too:
+    that is logged with the key, for `manage.py verify_files` and staff, and the save's own
+    error goes on.
+    """
+    try:
+        storage.delete(key)
+    except (OSError, BotoCoreError, ClientError):
+        logger.exception("Could not remove the bytes of a failed save at key %s", key)

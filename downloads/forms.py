@@ -16,8 +16,13 @@ class StoredFileForm(forms.ModelForm):
         model = StoredFile
         fields = ["file", "name", "description", "owner"]
 
+    # Set (by the admin) when storing this upload failed: shown on the file field.
+    storage_error = ""
+
     def clean_file(self) -> File:
         upload: File = self.cleaned_data["file"]
+        if self.storage_error:
+            raise forms.ValidationError(self.storage_error)
         limit = settings.DOWNLOADS_MAX_UPLOAD_BYTES
         if upload and upload.size is not None and upload.size > limit:
             raise forms.ValidationError(

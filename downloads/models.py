@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from downloads.files import (
     delete_after_commit,
+    discard_bytes,
     inspect_bytes,
     new_storage_key,
     remember_written_key,
@@ -62,19 +63,18 @@ class StoredFile(models.Model):
             facts = inspect_bytes(self.file, self.name)
             self.size, self.sha256, self.content_type = facts.size, facts.sha256, facts.content_type
             self.updated = timezone.now().replace(microsecond=0)
+            self.bytes_missing_since = None
         try:
             with transaction.atomic():
                 super().save(*args, **kwargs)
         except BaseException:
-            # FieldFile.pre_save may have written the bytes before the row failed.
-            written = self.file.name or ""
-            if (
-                new_bytes
-                and getattr(self.file, "_committed", False)
-                and written != self._stored_key
-            ):
-                self.file.storage.delete(written)
+            # FieldFile.pre_save may have written the bytes (all or, on a full disk, part of
+            # them) before the row or the write failed.
+            written = self.__dict__.pop("_key_being_written", "")
+            if new_bytes and written and written != self._stored_key:
+                discard_bytes(self.file.storage, written)
             raise
+        self.__dict__.pop("_key_being_written", None)
         key = self.file.name or ""
         if new_bytes:
             remember_written_key(self.file.storage, key)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 from downloads.access import downloadable_file, downloadable_files
 from downloads.delivery import get_delivery
 from downloads.downloadlog import log_download
+from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
 from downloads.http.types import is_safe_inline
 from downloads.models import StoredFile
 from downloads.selection import search_files
@@ -53,7 +54,11 @@ def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
     if stored is None:
         raise Http404("No file matches the given query.")
     inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
-    response = get_delivery()(request, stored, inline=inline)
+    try:
+        response: HttpResponseBase = get_delivery()(request, stored, inline=inline)
+    except STORAGE_READ_ERRORS as error:
+        # Missing bytes or storage down: a clear 503 page, logged and flagged (faults.py).
+        response = storage_failure_response(request, stored, error)
     log_download(request, stored, response)
     return response
 

@@ -19,6 +19,7 @@ from downloads.archive import build_archive
 from downloads.clientip import client_ip
 from downloads.csvexport import file_list_csv, stamped_name
 from downloads.delivery.headers import generated_file_headers
+from downloads.faults import missing_local_members
 from downloads.models import DownloadLog, StoredFile
 from downloads.selection import (
     BadSelectionError,
@@ -46,8 +47,15 @@ def download_zip(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return zip_response(request, files)
 
 
-def zip_response(request: HttpRequest, files: Sequence[StoredFile]) -> StreamingHttpResponse:
+def zip_response(
+    request: HttpRequest, files: Sequence[StoredFile]
+) -> HttpResponse | StreamingHttpResponse:
     """The streamed zip of already-authorised files, with a download log row for each."""
+    if missing := missing_local_members(files):
+        # Found before the first byte: a clear 503 instead of a zip that breaks off (faults.py).
+        names = ", ".join(f"“{stored.name}”" for stored in missing)
+        message = f"Unavailable on the server (staff have been told): {names}."
+        return _zip_refused(request, message, request.POST.get("q", ""), status=503)
     archive = build_archive(files, deflate_max_bytes=settings.DOWNLOADS_ZIP_DEFLATE_MAX_BYTES)
     log_zip_members(request, files)
     response = StreamingHttpResponse(archive.chunks, content_type="application/zip")

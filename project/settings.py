@@ -7,6 +7,7 @@ local default (see the README's Configuration section for the full list).
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from project.env import env_bool, env_int, env_list, env_str
@@ -134,6 +135,16 @@ STORAGES = {
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 DOWNLOADS_STORAGE = env_str("DOWNLOADS_STORAGE", "s3" if AWS_STORAGE_BUCKET_NAME else "local")
 if DOWNLOADS_STORAGE == "s3":
+    # Every call to the bucket has a deadline: a refused or silent endpoint answers 503 within
+    # about attempts x (connect + read) seconds, never holding a thread for good. Setting
+    # client_config replaces django-storages' own Config, so addressing and signature are here.
+    _s3_client_config = BotoConfig(
+        s3={"addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None},
+        signature_version="s3v4",
+        connect_timeout=env_int("AWS_S3_CONNECT_TIMEOUT", 3),
+        read_timeout=env_int("AWS_S3_READ_TIMEOUT", 10),
+        retries={"mode": "standard", "total_max_attempts": env_int("AWS_S3_MAX_ATTEMPTS", 2)},
+    )
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -148,6 +159,7 @@ if DOWNLOADS_STORAGE == "s3":
             "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
             # Objects get the bucket's default ACL (private), never a public one.
             "default_acl": None,
+            "client_config": _s3_client_config,
         },
     }
 elif DOWNLOADS_STORAGE != "local":
@@ -163,6 +175,9 @@ DOWNLOADS_DELIVERY = env_str("DOWNLOADS_DELIVERY", "django")
 DOWNLOADS_NGINX_PREFIX = env_str("DOWNLOADS_NGINX_PREFIX", "/_protected/")
 # nginx mode: bytes per second nginx sends each download at (X-Accel-Limit-Rate); 0: no limit.
 DOWNLOADS_NGINX_RATE_LIMIT = env_int("DOWNLOADS_NGINX_RATE_LIMIT", 0)
+# s3 and nginx-over-S3 modes: a HEAD to the bucket before handing a download over, so a missing
+# object gets the app's clear page (and is logged and flagged) instead of the bucket's 404.
+DOWNLOADS_S3_CHECK_OBJECT = env_bool("DOWNLOADS_S3_CHECK_OBJECT", default=True)
 # More range specs than this in one Range header: the whole file is sent instead (200).
 DOWNLOADS_MAX_RANGES = env_int("DOWNLOADS_MAX_RANGES", 16)
 DOWNLOADS_PAGE_SIZE = env_int("DOWNLOADS_PAGE_SIZE", 25)

@@ -81,10 +81,14 @@ def _multipart(
     )
     length += len(closing)
 
+    # The first part is opened now, so missing bytes fail before the status line is sent.
+    first_start, first_end = ranges[0]
+    first_part = _open(stored, first_start, first_end - first_start + 1)
+
     def body() -> Iterator[bytes]:
-        for head, (start, end) in zip(part_heads, ranges, strict=True):
+        for index, (head, (start, end)) in enumerate(zip(part_heads, ranges, strict=True)):
             yield head
-            part = _open(stored, start, end - start + 1)
+            part = first_part if index == 0 else _open(stored, start, end - start + 1)
             try:
                 while chunk := part.read(CHUNK_SIZE):
                     yield chunk

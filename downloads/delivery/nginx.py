@@ -33,6 +33,7 @@ from downloads.delivery import django as django_delivery
 from downloads.delivery.headers import file_headers
 from downloads.delivery.preflight import apply_headers, preflight
 from downloads.downloadlog import delegate_answer
+from downloads.faults import require_local_bytes, require_s3_object
 from downloads.http.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from downloads.models import StoredFile
 from downloads.storage import is_s3, presigned_url, stored_key
@@ -57,14 +58,15 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
     prefix = settings.DOWNLOADS_NGINX_PREFIX
     key = stored_key(stored.file)
     if in_s3:
+        require_s3_object(storage, key)
         response["X-Accel-Redirect"] = f"{prefix}s3"
         response["X-Download-Url"] = presigned_url(storage, key, head=request.method == "HEAD")
         if ranges:
             (start, end) = ranges[0]
             response["X-Download-Range"] = f"bytes={start}-{end}"
     else:
-        # Containment: FileSystemStorage.path() refuses a key that would leave MEDIA_ROOT.
-        storage.path(key)
+        # Missing bytes are the app's clear 503 (faults.py), not nginx's bare 404: one stat().
+        require_local_bytes(storage, key)
         location = "ranges/" if ranges else "file/"
         # nginx percent-decodes the header once, then refuses ".." and splits at "?".
         response["X-Accel-Redirect"] = prefix + location + quote(key, safe="/")

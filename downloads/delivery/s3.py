@@ -15,6 +15,7 @@ from django.http.response import HttpResponseBase
 
 from downloads.delivery.headers import file_headers
 from downloads.delivery.preflight import preflight
+from downloads.faults import require_s3_object
 from downloads.models import StoredFile
 from downloads.storage import is_s3, presigned_url, stored_key
 
@@ -30,6 +31,9 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
     if not is_s3(storage):
         # The system check (downloads.E010) reports this at start; never serve around it.
         raise ImproperlyConfigured("DOWNLOADS_DELIVERY=s3 needs the S3 storage.")
+    # Missing bytes (or a bucket that does not answer) are the app's clear 503, not the bucket's
+    # own 404 document after the redirect: one HEAD (faults.py says what it costs).
+    require_s3_object(storage, stored_key(stored.file))
     headers = file_headers(stored, inline=inline)
     url = presigned_url(
         storage,
