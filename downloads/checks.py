@@ -118,3 +118,25 @@ def _s3_storage_errors(storage: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+# One ticked file in the zip form is `file=<36-character id>&`; the CSRF token, `all`, `q` and
+# the framing fit in the rest.
+_ZIP_FORM_BYTES_PER_FILE = len("file=") + 36 + len("&")
+_ZIP_FORM_OVERHEAD = 4096
+
+
+@register()
+def request_body_limit_fits_the_zip_form(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    needed = settings.DOWNLOADS_ZIP_MAX_FILES * _ZIP_FORM_BYTES_PER_FILE + _ZIP_FORM_OVERHEAD
+    if settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES >= needed:
+        return []
+    return [
+        Error(
+            f"DOWNLOADS_MAX_REQUEST_BODY_BYTES={settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES} is too "
+            f"small for a zip of DOWNLOADS_ZIP_MAX_FILES={settings.DOWNLOADS_ZIP_MAX_FILES} ticked "
+            "files: the form would be refused with a 413.",
+            hint=f"Set it to at least {needed}.",
+            id="downloads.E030",
+        )
+    ]
