@@ -14,18 +14,12 @@ client gets a 411 that says so, rather than a form that silently lost its fields
 """
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import Resolver404, resolve
-
-if TYPE_CHECKING:
-    # Only for types: deploy/render_nginx.py imports this module before Django is set up.
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
 
 # The admin's upload form carries more than the file: its other fields, the grant inline and the
 # multipart framing. deploy/render_nginx.py allows the same on the upload location.
@@ -57,8 +51,13 @@ def _may_upload(request: HttpRequest) -> bool:
     permission = _UPLOAD_VIEWS.get(view_name)
     if permission is None:
         return False
-    user: "AbstractBaseUser | AnonymousUser" = request.user
-    return bool(user.is_active and user.is_staff and user.has_perm(permission))
+    # Imported here: deploy/render_nginx.py imports this module before Django is set up.
+    from django.contrib.auth.models import AbstractUser
+
+    user = request.user
+    if not isinstance(user, AbstractUser):
+        return False  # anonymous
+    return user.is_active and user.is_staff and user.has_perm(permission)
 
 
 class RequestBodyLimitMiddleware:
@@ -84,7 +83,7 @@ class RequestBodyLimitMiddleware:
                 )
             return None
         if not raw_length.isdigit():
-            return _refuse(request, 400, "Bad request", "The Content-Length header is not a number.")
+            return _refuse(request, 400, "Bad request", "The Content-Length is not a number.")
         # Cheap case first: most requests are far under the small limit, and deciding whether
         # this one may upload costs a URL resolve and, for staff, a permission lookup.
         length = int(raw_length)

@@ -30,6 +30,8 @@ _LOWER_BOUNDS = [
     ("DOWNLOADS_ZIP_MAX_FILES", 1, "downloads.E020"),
     ("DOWNLOADS_ZIP_MAX_BYTES", 1, "downloads.E021"),
     ("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 0, "downloads.E022"),
+    # DOWNLOADS_LOGIN_FAILURE_LIMIT: 0 would lock everyone out at their first mistake.
+    ("AXES_FAILURE_LIMIT", 1, "downloads.E031"),
 ]
 
 
@@ -129,14 +131,27 @@ _ZIP_FORM_OVERHEAD = 4096
 @register()
 def request_body_limit_fits_the_zip_form(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     needed = settings.DOWNLOADS_ZIP_MAX_FILES * _ZIP_FORM_BYTES_PER_FILE + _ZIP_FORM_OVERHEAD
-    if settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES >= needed:
+    limit = settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES
+    if limit >= needed:
         return []
     return [
         Error(
-            f"DOWNLOADS_MAX_REQUEST_BODY_BYTES={settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES} is too "
+            f"DOWNLOADS_MAX_REQUEST_BODY_BYTES={limit} is too "
             f"small for a zip of DOWNLOADS_ZIP_MAX_FILES={settings.DOWNLOADS_ZIP_MAX_FILES} ticked "
             "files: the form would be refused with a 413.",
             hint=f"Set it to at least {needed}.",
             id="downloads.E030",
+        )
+    ]
+
+
+@register()
+def login_cooloff_is_a_minute_or_more(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if settings.AXES_COOLOFF_TIME.total_seconds() >= 60:
+        return []
+    return [
+        Error(
+            "AXES_COOLOFF_TIME (DOWNLOADS_LOGIN_COOLOFF_MINUTES) must be at least 1 minute.",
+            id="downloads.E032",
         )
     ]

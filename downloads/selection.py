@@ -28,7 +28,7 @@ class SelectionTooLargeError(ValueError):
 
 
 class SearchTooLongError(ValueError):
-    """A search longer than MAX_SEARCH_LENGTH: a 400 wherever it was asked (downloads/searchlimit.py).
+    """A search longer than MAX_SEARCH_LENGTH: a 400 wherever it was run (see searchlimit.py).
 
     A LIKE pattern of 50,000 bytes is an error on SQLite, and long ones are slow everywhere; no
     file name is that long (255 characters at most)."""

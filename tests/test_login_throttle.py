@@ -186,3 +186,14 @@ def test_a_success_resets_the_count(alice):
     other = Client()
     fail(other, "alice", LIMIT - 1)
     assert attempt(other, "alice", "pw-alice").status_code == 302
+
+
+def test_an_address_that_is_not_one_is_counted_not_crashed_on(alice, settings):
+    """A forwarded "address" the download log would not believe (downloads/clientip.py) is None
+    here too: such attempts share one count, and the login form still answers."""
+    settings.DOWNLOADS_TRUSTED_PROXIES = 1
+    response = attempt(Client(), "alice", "wrong", HTTP_X_FORWARDED_FOR="not-an-address")
+    assert response.status_code == 200
+    assert AccessAttempt.objects.get().ip_address is None
+    ok = attempt(Client(), "alice", "pw-alice", HTTP_X_FORWARDED_FOR="198.51.100.1:4321")
+    assert ok.status_code == 302
