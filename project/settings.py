@@ -119,7 +119,9 @@ AXES_LOCKOUT_CALLABLE = "downloads.lockout.lockout_response"
 # The cool-off runs from the failure that locked, not from the latest refused try: someone who
 # keeps trying a victim's name cannot keep them out for longer than that.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_RESET_ON_SUCCESS = True
+# Not reset by a success: axes would delete every attempt from the same address too, so anyone
+# with an account could wipe their own count by logging in between guesses.
+AXES_RESET_ON_SUCCESS = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "downloads:file-list"
