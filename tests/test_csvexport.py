@@ -203,9 +203,11 @@ def insert_log_rows(count: int, user_id: int) -> None:
         cursor.execute(
             f"""
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
-            INSERT INTO {table} (file_name, user_id, at, ip, status, range, bytes_sent, delivery)
+            INSERT INTO {table}
+                (file_name, user_id, at, ip, status, range, bytes_sent, bytes_planned, outcome,
+                 delivery)
             SELECT 'file number ' || i || ' with a longish name.pdf', %s, %s, '192.0.2.1', 200,
-                   '', i, 'django'
+                   '', i, i, 'complete', 'django'
             FROM n
             """,  # noqa: S608 - the table name is the model's own
             [count, user_id, timezone.now()],
