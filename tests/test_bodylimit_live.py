@@ -137,3 +137,23 @@ def test_staff_upload_past_the_small_limit_through_gunicorn_and_nginx(fresh_stac
         response = upload_as_staff(session, base_url, boss.pk)
         assert response.status_code == 302, (base_url, response.text[:500])
     assert [stored.size for stored in StoredFile.objects.all()] == [UPLOAD, UPLOAD]
+
+
+def test_gunicorn_does_not_read_the_refused_body_afterwards(live_gunicorn: Gunicorn):
+    """A client that sends its 200 MiB anyway, after the 413: gunicorn drains a little of it
+    (at most 64 KiB, gthread's keep-alive drain) and closes the connection, so the sending fails
+    long before the body is through. Loopback buffers hold a few MiB; 64 MiB is far past them."""
+    host, port = live_gunicorn.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=ANSWER_WITHIN) as sock:
+        sock.sendall(announce("/accounts/login/").encode("ascii"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+        chunk = b"x" * (64 * 1024)
+        sent = 0
+        closed = False
+        try:
+            while sent < 64 * MiB:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True  # a timeout (the server neither reading nor closing) fails the test
+    assert closed, f"{sent:,} bytes sent and the connection still open"
