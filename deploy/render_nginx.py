@@ -4,8 +4,8 @@ tests and the benchmarks all run.
     python -m deploy.render_nginx --listen 80 --upstream 127.0.0.1:8000 > nginx.conf
 
 The values that must agree with the app (STATIC_ROOT, MEDIA_ROOT, DOWNLOADS_NGINX_PREFIX,
-DOWNLOADS_MAX_UPLOAD_BYTES) come from its settings, that is from the same environment variables
-gunicorn is started with.
+DOWNLOADS_MAX_UPLOAD_BYTES, DOWNLOADS_MAX_REQUEST_BODY_BYTES) come from its settings, that is from
+the same environment variables gunicorn is started with.
 """
 
 import argparse
@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The admin's upload form carries more than the file: its other fields and multipart framing.
+from downloads.bodylimit import MULTIPART_ALLOWANCE
+
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 # Only values nginx reads as one plain token: no spaces, quotes, braces or semicolons that
 # could end a directive early or start a new one.
 _TOKEN = re.compile(r"[^\s;{}'\"#\\]+")
-# The admin's upload form carries more than the file: its other fields and multipart framing.
-MULTIPART_ALLOWANCE = 1024 * 1024
 
 
 def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
@@ -49,6 +50,7 @@ class NginxConfig:
     internal_prefix: str = "/_protected/"
     static_url: str = "/static/"
     max_upload_bytes: int = 2 * 1024**3
+    max_request_body_bytes: int = 1024 * 1024
     server_name: str = "_"
     user: str = "www-data"
     worker_processes: str = "auto"
@@ -70,7 +72,8 @@ class NginxConfig:
             "RUN_DIR": str(self.run_dir).rstrip("/"),
             "INTERNAL_PREFIX": self.internal_prefix,
             "STATIC_URL": self.static_url,
-            "CLIENT_MAX_BODY_SIZE": str(self.max_upload_bytes + MULTIPART_ALLOWANCE),
+            "REQUEST_BODY_MAX_SIZE": str(self.max_request_body_bytes),
+            "UPLOAD_BODY_MAX_SIZE": str(self.max_upload_bytes + MULTIPART_ALLOWANCE),
             "SERVER_NAME": self.server_name,
             "USER": self.user,
             "WORKER_PROCESSES": self.worker_processes,
@@ -106,6 +109,7 @@ def from_settings(**overrides: Any) -> NginxConfig:
         "internal_prefix": settings.DOWNLOADS_NGINX_PREFIX,
         "static_url": static_url,
         "max_upload_bytes": settings.DOWNLOADS_MAX_UPLOAD_BYTES,
+        "max_request_body_bytes": settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES,
     }
     return NginxConfig(**{**derived, **overrides})
 

@@ -7,4 +7,9 @@ class DownloadsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from downloads import checks, signals  # noqa: F401  (registers checks and receivers)
+        from downloads.searchlimit import limit_every_admin_search
+
+        limit_every_admin_search(admin.site)

@@ -32,6 +32,8 @@ _LOWER_BOUNDS = [
     ("DOWNLOADS_ZIP_MAX_BYTES", 1, "downloads.E021"),
     ("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 0, "downloads.E022"),
     ("SECURE_HSTS_SECONDS", 0, "downloads.E023"),
+    # DOWNLOADS_LOGIN_FAILURE_LIMIT: 0 would lock everyone out at their first mistake.
+    ("AXES_FAILURE_LIMIT", 1, "downloads.E031"),
 ]
 
 
@@ -137,3 +139,38 @@ def _s3_storage_errors(storage: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+# One ticked file in the zip form is `file=<36-character id>&`; the CSRF token, `all`, `q` and
+# the framing fit in the rest.
+_ZIP_FORM_BYTES_PER_FILE = len("file=") + 36 + len("&")
+_ZIP_FORM_OVERHEAD = 4096
+
+
+@register()
+def request_body_limit_fits_the_zip_form(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    needed = settings.DOWNLOADS_ZIP_MAX_FILES * _ZIP_FORM_BYTES_PER_FILE + _ZIP_FORM_OVERHEAD
+    limit = settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES
+    if limit >= needed:
+        return []
+    return [
+        Error(
+            f"DOWNLOADS_MAX_REQUEST_BODY_BYTES={limit} is too "
+            f"small for a zip of DOWNLOADS_ZIP_MAX_FILES={settings.DOWNLOADS_ZIP_MAX_FILES} ticked "
+            "files: the form would be refused with a 413.",
+            hint=f"Set it to at least {needed}.",
+            id="downloads.E030",
+        )
+    ]
+
+
+@register()
+def login_cooloff_is_a_minute_or_more(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if settings.AXES_COOLOFF_TIME.total_seconds() >= 60:
+        return []
+    return [
+        Error(
+            "AXES_COOLOFF_TIME (DOWNLOADS_LOGIN_COOLOFF_MINUTES) must be at least 1 minute.",
+            id="downloads.E032",
+        )
+    ]

@@ -27,9 +27,30 @@ class SelectionTooLargeError(ValueError):
     """More files or bytes than one zip may hold (DOWNLOADS_ZIP_MAX_*): a 413."""
 
 
+class SearchTooLongError(ValueError):
+    """A search longer than MAX_SEARCH_LENGTH: a 400 wherever it was run (see searchlimit.py).
+
+    A LIKE pattern of 50,000 bytes is an error on SQLite, and long ones are slow everywhere; no
+    file name is that long (255 characters at most)."""
+
+
+# The longest search any page, the API, the exports or an admin changelist runs.
+MAX_SEARCH_LENGTH = 200
+
+
+def check_search_length(query: str) -> str:
+    query = query.strip()
+    if len(query) > MAX_SEARCH_LENGTH:
+        raise SearchTooLongError(
+            f"A search may be at most {MAX_SEARCH_LENGTH} characters long; "
+            f"this one is {len(query):,}."
+        )
+    return query
+
+
 def search_files(files: QuerySet[StoredFile], query: str) -> QuerySet[StoredFile]:
     """The files whose name or description contains `query`; all of them for an empty query."""
-    query = query.strip()
+    query = check_search_length(query)
     if not query:
         return files
     return files.filter(Q(name__icontains=query) | Q(description__icontains=query))

@@ -4,6 +4,7 @@ Every value a deployer may change comes from an environment variable, read once 
 local default (see the README's Configuration section for the full list).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "downloads",
 ]
 
@@ -50,10 +52,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any process_view (CsrfViewMiddleware's reads the body): refuses large bodies unread.
+    "downloads.bodylimit.RequestBodyLimitMiddleware",
+    # An over-long search (downloads/selection.py) is a 400, on any page or changelist.
+    "downloads.searchlimit.SearchLimitMiddleware",
     # Every view needs a login unless it says otherwise (login page, JSON API's own 401).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -100,7 +108,24 @@ AUTH_PASSWORD_VALIDATORS = [
 # Django's database sessions and ModelBackend, with their per-request SELECT compiled once
 # (downloads/sessions.py says why sessions stay in the database).
 SESSION_ENGINE = "downloads.sessions"
-AUTHENTICATION_BACKENDS = ["downloads.backends.ModelBackend"]
+# django-axes first: a locked-out login is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "downloads.backends.ModelBackend"]
+
+# Login throttling (django-axes; README, Security): failures counted in the database, so every
+# worker and host sees them, separately per username and per client address (the address the
+# download log records); past the limit, a 429 page until the cool-off has passed or an admin
+# deletes the lockout ("Access attempts" in the admin).
+AXES_FAILURE_LIMIT = env_int("DOWNLOADS_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DOWNLOADS_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "downloads.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "downloads.lockout.lockout_response"
+# The cool-off runs from the failure that locked, not from the latest refused try: someone who
+# keeps trying a victim's name cannot keep them out for longer than that.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Not reset by a success: axes would delete every attempt from the same address too, so anyone
+# with an account could wipe their own count by logging in between guesses.
+AXES_RESET_ON_SUCCESS = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "downloads:file-list"
@@ -168,6 +193,9 @@ elif DOWNLOADS_STORAGE != "local":
 # Uploads larger than this are streamed to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DOWNLOADS_MAX_UPLOAD_BYTES = env_int("DOWNLOADS_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# Any other request body (a login, a zip of 1,000 ticked files: ~43 KB) is refused past this with
+# a 413, before it is read (downloads/bodylimit.py).
+DOWNLOADS_MAX_REQUEST_BODY_BYTES = env_int("DOWNLOADS_MAX_REQUEST_BODY_BYTES", 1024 * 1024)
 
 # How bytes leave: "django" (this process sends them), "nginx" (X-Accel-Redirect), "s3".
 DOWNLOADS_DELIVERY = env_str("DOWNLOADS_DELIVERY", "django")

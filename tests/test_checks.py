@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,9 @@ def test_the_shipped_configuration_passes(settings):
         ("DOWNLOADS_MAX_RANGES", 0, "downloads.E002"),
         ("DOWNLOADS_MAX_RANGES", -3, "downloads.E002"),
         ("DOWNLOADS_MAX_UPLOAD_BYTES", 0, "downloads.E003"),
+        ("DOWNLOADS_MAX_REQUEST_BODY_BYTES", 1000, "downloads.E030"),
+        ("AXES_FAILURE_LIMIT", 0, "downloads.E031"),
+        ("AXES_COOLOFF_TIME", timedelta(seconds=30), "downloads.E032"),
     ],
 )
 def test_check_errors(settings, setting, value, check_id):

@@ -7,10 +7,17 @@ import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from downloads.access import downloadable_files
 from downloads.models import DownloadLog, Grant, StoredFile
 from tests.conftest import stored_keys
+
+
+def login_request():
+    """The request a login form makes: django-axes' backend needs one to count the attempt."""
+    return RequestFactory().post("/accounts/login/")
+
 
 pytestmark = pytest.mark.django_db
 
@@ -69,8 +76,8 @@ def test_users_and_group(demo):
 
 @pytest.mark.parametrize("username", ["alice", "bob", "admin"])
 def test_passwords_from_the_environment_work(demo, username):
-    assert authenticate(username=username, password=PASSWORD) is not None
-    assert authenticate(username=username, password="wrong") is None
+    assert authenticate(login_request(), username=username, password=PASSWORD) is not None
+    assert authenticate(login_request(), username=username, password="wrong") is None
 
 
 def test_five_files_owned_by_alice(demo, private_media):
@@ -110,8 +117,9 @@ def test_running_twice_changes_nothing(monkeypatch, private_media):
     assert snapshot() == before
     assert sorted(stored_keys(private_media)) == keys
     assert "unchanged" in out
-    assert authenticate(username="alice", password=PASSWORD) is not None
-    assert authenticate(username="alice", password="a-different-password") is None
+    assert authenticate(login_request(), username="alice", password=PASSWORD) is not None
+    wrong = authenticate(login_request(), username="alice", password="a-different-password")
+    assert wrong is None
 
 
 def test_without_demo_password_a_generated_one_is_printed(monkeypatch):
@@ -121,7 +129,7 @@ def test_without_demo_password_a_generated_one_is_printed(monkeypatch):
     generated = found[1]
     assert len(generated) >= 12
     for username in ("alice", "bob", "admin"):
-        assert authenticate(username=username, password=generated) is not None
+        assert authenticate(login_request(), username=username, password=generated) is not None
     # Not printed again: the second run has nothing new to tell.
     assert generated not in run_demo(monkeypatch, password=None)
 
@@ -130,7 +138,7 @@ def test_an_empty_demo_password_counts_as_none(monkeypatch):
     out = run_demo(monkeypatch, password="")
     generated = re.search(r"password: (\S+)", out)[1]
     assert generated
-    assert authenticate(username="alice", password=generated) is not None
+    assert authenticate(login_request(), username="alice", password=generated) is not None
 
 
 # --- the samples through the download view ------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +17,10 @@ pytestmark = pytest.mark.django_db
 def logged_in(alice, make_file):
     stored = make_file()
     first = Client()
-    first.login(username="alice", password="pw-alice")
+    # django-axes' backend counts the attempt against a request.
+    first.login(
+        request=RequestFactory().post("/accounts/login/"), username="alice", password="pw-alice"
+    )
     # The same cookie in a second client: another tab, another worker, a copied cookie.
     second = Client()
     second.cookies["sessionid"] = first.cookies["sessionid"].value
