@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := project.settings
 
-.PHONY: run test test-postgres lint setup system-deps bench clean
+.PHONY: run test test-postgres lint setup system-deps bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench
+
+# Many clients at once through every arrangement (README, "Soak"); SOAK_SECONDS=10 for a quick look.
+soak: $(STAMP) system-deps
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache

@@ -40,7 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare_django(ws: workspace.Workspace) -> files.BenchFiles:
+def prepare_django(
+    ws: workspace.Workspace,
+    sizes: dict[str, int] = files.SIZES,
+    zip_members: int = files.ZIP_MEMBERS,
+) -> files.BenchFiles:
     os.environ.update(ws.app_env())
     import django
     from django.core.management import call_command
@@ -49,7 +53,7 @@ def prepare_django(ws: workspace.Workspace) -> files.BenchFiles:
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
-    made = files.create(ws.media_root, ws.static_root)
+    made = files.create(ws.media_root, ws.static_root, sizes, zip_members)
     # The servers are the database's only users from now on.
     connection.close()
     return made

@@ -74,8 +74,14 @@ def _write(path: Path, size: int, pattern: bytes) -> str:
     return digest.hexdigest()
 
 
-def create(media_root: Path, static_root: Path) -> BenchFiles:
-    """Users, group grants, the files and their rows (Django must be set up)."""
+def create(
+    media_root: Path,
+    static_root: Path,
+    sizes: dict[str, int] = SIZES,
+    zip_members: int = ZIP_MEMBERS,
+) -> BenchFiles:
+    """Users, group grants, the files and their rows (Django must be set up): one file per entry
+    of `sizes`, and `zip_members` files for the zip (and the list page's search)."""
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
@@ -100,9 +106,9 @@ def create(media_root: Path, static_root: Path) -> BenchFiles:
             updated=now,
         )
 
-    singles = {label: stored(f"files/bench/{label}.bin", size) for label, size in SIZES.items()}
+    singles = {label: stored(f"files/bench/{label}.bin", size) for label, size in sizes.items()}
     members = [
-        stored(f"files/bench/zip/member-{n:04}.bin", ZIP_MEMBER_SIZE) for n in range(ZIP_MEMBERS)
+        stored(f"files/bench/zip/member-{n:04}.bin", ZIP_MEMBER_SIZE) for n in range(zip_members)
     ]
     StoredFile.objects.bulk_create([*singles.values(), *members])
     Grant.objects.bulk_create(

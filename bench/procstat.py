@@ -1,4 +1,4 @@
-"""What the server processes cost: CPU time and resident memory, read from /proc."""
+"""What the server processes cost: CPU time, resident memory and open files, read from /proc."""
 
 import os
 import resource
@@ -65,6 +65,14 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors the process holds (sockets, files, pipes); 0 once it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 class RssWatch:

@@ -3,6 +3,7 @@
 import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 _TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 _LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
@@ -24,6 +25,8 @@ class WrkResult:
     requests: int
     # Answers other than 2xx/3xx, and connect/read/write/timeout errors: a run with any is void.
     errors: int
+    # wrk's whole report, with whatever a Lua script's done() printed after it.
+    report: str = ""
 
 
 def parse(report: str) -> WrkResult:
@@ -47,6 +50,7 @@ def parse(report: str) -> WrkResult:
         p99_ms=latencies["99"],
         requests=int(total[1]),
         errors=errors,
+        report=report,
     )
 
 
@@ -58,7 +62,11 @@ def run(
     threads: int,
     headers: dict[str, str] | None = None,
     timeout_s: float = 5.0,
+    script: Path | None = None,
+    script_args: list[str] | None = None,
 ) -> WrkResult:
+    """wrk against `url`; with `script`, a Lua script (its `init` gets `script_args`) decides
+    what each request is, and `url` is only where the connections go."""
     command = [
         "wrk",
         f"--threads={min(threads, connections)}",
@@ -69,7 +77,9 @@ def run(
     ]
     for name, value in (headers or {}).items():
         command += ["--header", f"{name}: {value}"]
-    command.append(url)
+    if script is not None:
+        command += ["--script", str(script)]
+    command += ["--", url, *(script_args or [])]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + timeout_s + 30, check=False
     )

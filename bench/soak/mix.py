@@ -1,0 +1,142 @@
+"""The request mix wrk sends (mix.lua sends it), and what wrk says came back.
+
+The weights are requests per cycle of 1,000 on each wrk thread. A login costs a password hash
+(~0.3 s of CPU with Django's PBKDF2), so one in a thousand is already a login a second at
+1,000 requests/s: enough to show whether a hash blocks other requests, without turning the soak
+into a password-hashing benchmark.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+SCRIPT = Path(__file__).resolve().parent / "mix.lua"
+WEIGHTS = {
+    "small": 300,
+    "big": 80,
+    "range": 150,
+    "not_modified": 200,
+    "missing": 100,
+    "list": 169,
+    "login": 1,
+}
+DOWNLOAD_KINDS = ("small", "big", "range", "not_modified")
+# One 64 KiB range from the middle of the big file.
+RANGE = "bytes=524288-589823"
+# Searches the list page is asked for: many matches, one, none.
+QUERIES = ("member-", "member-0042", "no-such-file")
+MARKER = "SOAK-RESULT "
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the mix is aimed at in one arrangement: paths, the session and the login form."""
+
+    small_path: str
+    big_path: str
+    etag: str
+    missing_ids: tuple[str, ...]
+    cookie: str
+    csrf_token: str
+    username: str
+    password: str
+    login_path: str = "/accounts/login/"
+    # Where a successful login sends the user (LOGIN_REDIRECT_URL).
+    login_redirect: str = "/"
+
+    def script_args(self) -> list[str]:
+        login_body = urlencode(
+            {
+                "username": self.username,
+                "password": self.password,
+                "csrfmiddlewaretoken": self.csrf_token,
+            }
+        )
+        values = {
+            "weights": ",".join(f"{kind}:{weight}" for kind, weight in WEIGHTS.items()),
+            "small_path": self.small_path,
+            "big_path": self.big_path,
+            "range": RANGE,
+            "etag": self.etag,
+            "missing_paths": ",".join(f"/files/{id_}/download" for id_ in self.missing_ids),
+            "list_paths": ",".join(f"/?{urlencode({'q': query})}" for query in QUERIES),
+            "cookie": self.cookie,
+            "csrf_token": self.csrf_token,
+            "login_path": self.login_path,
+            "login_body": login_body,
+            "login_redirect": self.login_redirect,
+        }
+        for key, value in values.items():
+            if "," in value and key not in ("weights", "missing_paths", "list_paths"):
+                raise ValueError(f"{key} may not hold a comma: {value!r}")
+        return [f"{key}={value}" for key, value in values.items()]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What wrk counted in one run (mix.lua's done())."""
+
+    seconds: float
+    requests: int
+    latency_ms: dict[str, float]  # p50, p90, p99, p999, max, mean
+    errors: dict[str, int]  # connect, read, write, status (>= 400), timeout
+    sent: dict[str, int]  # requests sent per kind
+    received: dict[str, int]  # responses per class: download, not_found, page, login, ...
+    statuses: dict[str, int]  # responses per status code
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_errors(self) -> int:
+        return sum(count for status, count in self.statuses.items() if status.startswith("5"))
+
+    @property
+    def unexpected_statuses(self) -> dict[str, int]:
+        """Answers other than 2xx and 3xx, by status: the 404s of the mix included."""
+        return {s: n for s, n in sorted(self.statuses.items()) if not s.startswith(("2", "3"))}
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(self.errors[name] for name in ("connect", "read", "write", "timeout"))
+
+    @property
+    def downloads_sent(self) -> int:
+        return sum(self.sent.get(kind, 0) for kind in DOWNLOAD_KINDS)
+
+    @property
+    def downloads_answered(self) -> int:
+        return self.received.get("download", 0)
+
+    @property
+    def downloads_in_flight(self) -> int:
+        """Downloads sent whose answer wrk never read: it stops with requests outstanding."""
+        return max(0, self.downloads_sent - self.downloads_answered)
+
+    @property
+    def missing_answered(self) -> int:
+        return self.received.get("not_found", 0)
+
+    @property
+    def missing_in_flight(self) -> int:
+        return max(0, self.sent.get("missing", 0) - self.missing_answered)
+
+
+def parse(report: str) -> Outcome:
+    for line in report.splitlines():
+        if line.startswith(MARKER):
+            figures = json.loads(line[len(MARKER) :])
+            break
+    else:
+        raise ValueError(f"no {MARKER.strip()} line in wrk's report:\n{report}")
+    return Outcome(
+        seconds=figures["duration_us"] / 1e6,
+        requests=figures["requests"],
+        latency_ms={name: value / 1000 for name, value in figures["latency_us"].items()},
+        errors=figures["errors"],
+        sent=figures["sent"],
+        received=figures["received"],
+        statuses=figures["statuses"],
+    )

@@ -1,0 +1,189 @@
+"""The soak's table, its targets (issue 8: fair under many clients) and its JSON."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.report import markdown_table
+from bench.soak import footprint
+from bench.soak.run import RunResult
+
+BASELINE_CONNECTIONS = 16
+# At more connections than the baseline: p99 at most this many times the baseline's, and at
+# least the baseline's throughput.
+MAX_P99_RATIO = 4.0
+MIN_RPS_RATIO = 1.0
+
+HEADER = [
+    "arrangement",
+    "conns",
+    "req/s",
+    "x16",
+    "p50 ms",
+    "p99 ms",
+    "p99 x16",
+    "max ms",
+    "5xx",
+    "non-2xx/3xx",
+    "sock err",
+    "gunicorn RSS MiB",
+    "gunicorn fds",
+    "nginx RSS MiB",
+    "nginx fds",
+    "log rows = downloads",
+    "denied rows = 404s",
+]
+
+
+def baseline(results: list[RunResult], arrangement: str) -> RunResult | None:
+    for result in results:
+        if result.arrangement == arrangement and result.connections == BASELINE_CONNECTIONS:
+            return result
+    return None
+
+
+def p99_ratio(result: RunResult, base: RunResult | None) -> float | None:
+    if base is None or not base.outcome.latency_ms["p99"]:
+        return None
+    return result.outcome.latency_ms["p99"] / base.outcome.latency_ms["p99"]
+
+
+def rps_ratio(result: RunResult, base: RunResult | None) -> float | None:
+    if base is None or not base.outcome.requests_per_s:
+        return None
+    return result.outcome.requests_per_s / base.outcome.requests_per_s
+
+
+@dataclass(frozen=True)
+class Target:
+    what: str
+    value: float | None
+    goal: str
+    met: bool
+
+
+def targets(results: list[RunResult]) -> list[Target]:
+    found: list[Target] = []
+    for result in results:
+        name = f"{result.arrangement} at {result.connections}"
+        outcome = result.outcome
+        for what, value in (
+            ("5xx", outcome.server_errors),
+            ("socket errors", outcome.socket_errors),
+        ):
+            found.append(Target(f"{name}: {what}", value, "= 0", value == 0))
+        verdict = result.downloads
+        found.append(
+            Target(
+                f"{name}: log rows - downloads answered",
+                verdict.rows - verdict.answered,
+                f"0..{verdict.in_flight} (in flight)",
+                verdict.holds,
+            )
+        )
+        if result.connections == BASELINE_CONNECTIONS:
+            continue
+        base = baseline(results, result.arrangement)
+        latency = p99_ratio(result, base)
+        found.append(
+            Target(
+                f"{name}: p99 / p99 at {BASELINE_CONNECTIONS}",
+                latency,
+                f"<= {MAX_P99_RATIO:g}x",
+                latency is not None and latency <= MAX_P99_RATIO,
+            )
+        )
+        rate = rps_ratio(result, base)
+        found.append(
+            Target(
+                f"{name}: req/s / req/s at {BASELINE_CONNECTIONS}",
+                rate,
+                f">= {MIN_RPS_RATIO:g}x",
+                rate is not None and rate >= MIN_RPS_RATIO,
+            )
+        )
+    return found
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def _change(start: float, end: float, digits: int = 0) -> str:
+    if start == end == 0:
+        return "—"
+    return f"{start:,.{digits}f}->{end:,.{digits}f}"
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return " ".join(f"{status}:{count:,}" for status, count in counts.items()) or "0"
+
+
+def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[str]]:
+    lines = []
+    for result in results:
+        outcome = result.outcome
+        base = baseline(results, result.arrangement)
+        latency = outcome.latency_ms
+        start, end = result.start, result.end
+        restarted = footprint.replaced(start.gunicorn, end.gunicorn)
+        gunicorn_rss = _change(
+            footprint.total_rss(start.gunicorn), footprint.total_rss(end.gunicorn)
+        )
+        if restarted:
+            gunicorn_rss += f" ({restarted} restarted)"
+        denied = result.denied
+        lines.append(
+            [
+                labels.get(result.arrangement, result.arrangement),
+                str(result.connections),
+                f"{outcome.requests_per_s:,.0f}",
+                _ratio(rps_ratio(result, base)),
+                _ms(latency["p50"]),
+                _ms(latency["p99"]),
+                _ratio(p99_ratio(result, base)),
+                _ms(latency["max"]),
+                str(outcome.server_errors),
+                _statuses(outcome.unexpected_statuses),
+                str(outcome.socket_errors),
+                gunicorn_rss,
+                _change(footprint.total_fds(start.gunicorn), footprint.total_fds(end.gunicorn)),
+                _change(footprint.total_rss(start.nginx), footprint.total_rss(end.nginx)),
+                _change(footprint.total_fds(start.nginx), footprint.total_fds(end.nginx)),
+                result.downloads.describe(),
+                denied.describe() if result.denied_logged else f"not logged ({denied.answered:,})",
+            ]
+        )
+    return lines
+
+
+def render(
+    results: list[RunResult], labels: dict[str, str], found: list[Target], notes: list[str]
+) -> str:
+    text = [markdown_table(HEADER, table_rows(results, labels)), "", *notes, "", "Targets:"]
+    for target in found:
+        verdict = "met" if target.met else "NOT met"
+        value = "—" if target.value is None else f"{target.value:,.2f}"
+        text.append(f"  [{verdict}] {target.what}: {value} ({target.goal})")
+    return "\n".join(text)
+
+
+def as_json(result: RunResult) -> dict[str, Any]:
+    """Every figure of one run, with the derived ones the table shows."""
+    outcome = result.outcome
+    return {
+        **asdict(result),
+        "requests_per_s": outcome.requests_per_s,
+        "server_errors": outcome.server_errors,
+        "unexpected_statuses": outcome.unexpected_statuses,
+        "socket_errors": outcome.socket_errors,
+        "downloads": {**asdict(result.downloads), "holds": result.downloads.holds},
+        "denied": {
+            **asdict(result.denied),
+            "logged": result.denied_logged,
+            "holds": result.denied.holds,
+        },
+    }

@@ -1,0 +1,90 @@
+"""One soak run: the mix at one number of connections against one arrangement, with the
+workers' footprint before and after and the download log counted once its writers have caught up.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import procstat, wrk
+from bench.soak import footprint, mix
+from bench.soak.accounting import Rows, Verdict, settle
+from bench.soak.arrangements import Arrangement
+
+# Longer than any answer should take (nginx gives up on the app at 60 s): wrk records no latency
+# for a request past its timeout, and the slowest answers are what the soak is about.
+WRK_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    arrangement: str
+    connections: int
+    outcome: mix.Outcome
+    rows_before: Rows
+    rows_after: Rows
+    settle_s: float
+    start: footprint.Footprint
+    end: footprint.Footprint
+    # Share of the machine's CPUs other processes used meanwhile (a shared machine's noise).
+    foreign_cpu_share: float
+
+    @property
+    def downloads(self) -> Verdict:
+        return Verdict(
+            rows=self.rows_after.downloads - self.rows_before.downloads,
+            answered=self.outcome.downloads_answered,
+            in_flight=self.outcome.downloads_in_flight,
+        )
+
+    @property
+    def denied(self) -> Verdict:
+        return Verdict(
+            rows=self.rows_after.denied - self.rows_before.denied,
+            answered=self.outcome.missing_answered,
+            in_flight=self.outcome.missing_in_flight,
+        )
+
+    @property
+    def denied_logged(self) -> bool:
+        return self.denied.rows > 0
+
+
+def soak(
+    arrangement: Arrangement,
+    target: mix.Target,
+    *,
+    connections: int,
+    seconds: float,
+    threads: int,
+    count: Callable[[], Rows],
+) -> RunResult:
+    before, _ = settle(count, Rows(0, 0))
+    start = footprint.take(arrangement.app, arrangement.proxy)
+    ours = arrangement.started
+    with procstat.ForeignLoad(lambda: [pid for s in ours for pid in s.pids()]) as foreign:
+        result = wrk.run(
+            arrangement.entry.url + "/",
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            timeout_s=WRK_TIMEOUT_S,
+            script=mix.SCRIPT,
+            script_args=target.script_args(),
+        )
+    outcome = mix.parse(result.report)
+    expected = Rows(
+        downloads=before.downloads + outcome.downloads_answered,
+        denied=before.denied,
+    )
+    after, settle_s = settle(count, expected)
+    return RunResult(
+        arrangement=arrangement.key,
+        connections=connections,
+        outcome=outcome,
+        rows_before=before,
+        rows_after=after,
+        settle_s=settle_s,
+        start=start,
+        end=footprint.take(arrangement.app, arrangement.proxy),
+        foreign_cpu_share=foreign.share,
+    )
