@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             + (": the figures are noisier than usual." if busiest > 0.1 else "."),
             "Mix per 1,000 requests: "
             + ", ".join(f"{kind} {weight}" for kind, weight in mix.WEIGHTS.items())
-            + ". RSS and fds: all workers summed, before -> after the run.",
+            + ". RSS and fds: all workers summed, before -> after the run. Accept queue:"
+            " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples).",
         ]
         print(report.render(results, labels, found, notes))
         out = args.json or RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"

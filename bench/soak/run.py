@@ -9,6 +9,7 @@ from bench import procstat, wrk
 from bench.soak import footprint, mix
 from bench.soak.accounting import Rows, Verdict, settle
 from bench.soak.arrangements import Arrangement
+from bench.soak.backlog import QueueWatch
 
 # Longer than any answer should take (nginx gives up on the app at 60 s): wrk records no latency
 # for a request past its timeout, and the slowest answers are what the soak is about.
@@ -27,6 +28,9 @@ class RunResult:
     end: footprint.Footprint
     # Share of the machine's CPUs other processes used meanwhile (a shared machine's noise).
     foreign_cpu_share: float
+    # Connections waiting to be accepted by gunicorn, sampled during the run: longest, mean.
+    accept_queue_max: int = 0
+    accept_queue_mean: float = 0.0
 
     @property
     def downloads(self) -> Verdict:
@@ -61,7 +65,10 @@ def soak(
     before, _ = settle(count, Rows(0, 0))
     start = footprint.take(arrangement.app, arrangement.proxy)
     ours = arrangement.started
-    with procstat.ForeignLoad(lambda: [pid for s in ours for pid in s.pids()]) as foreign:
+    with (
+        procstat.ForeignLoad(lambda: [pid for s in ours for pid in s.pids()]) as foreign,
+        QueueWatch(arrangement.app.port) as queue,
+    ):
         result = wrk.run(
             arrangement.entry.url + "/",
             seconds=seconds,
@@ -87,4 +94,6 @@ def soak(
         start=start,
         end=footprint.take(arrangement.app, arrangement.proxy),
         foreign_cpu_share=foreign.share,
+        accept_queue_max=queue.longest,
+        accept_queue_mean=queue.mean,
     )

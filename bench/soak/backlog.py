@@ -1,0 +1,64 @@
+"""How many connections wait, not yet accepted, on gunicorn's listening socket during a run.
+
+A gthread worker stops accepting once it holds `worker_connections` connections, kept-alive
+idle ones included; whoever connects after that waits in the kernel's accept queue until a slot
+frees. For a listening socket, /proc/net/tcp's rx_queue is that queue's current length.
+"""
+
+import threading
+from pathlib import Path
+from types import TracebackType
+
+LISTEN = "0A"
+
+
+def accept_queue(port: int) -> int:
+    """Connections waiting to be accepted on the loopback listener of `port` (0 if none)."""
+    waiting = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+                waiting += int(queues.split(":")[1], 16)
+    return waiting
+
+
+class QueueWatch:
+    """Samples the accept queue of `port` while a block runs: its longest and its mean."""
+
+    def __init__(self, port: int, interval: float = 0.1) -> None:
+        self.port = port
+        self.interval = interval
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append(accept_queue(self.port))
+
+    def __enter__(self) -> "QueueWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def longest(self) -> int:
+        return max(self.samples, default=0)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / len(self.samples) if self.samples else 0.0

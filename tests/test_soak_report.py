@@ -1,0 +1,123 @@
+"""`make soak`'s arithmetic: what wrk's Lua report says, how log rows are judged against the
+downloads answered, and the issue's targets against the 16-connection baseline."""
+
+import json
+
+import pytest
+
+from bench.soak import accounting, mix, report
+from bench.soak.footprint import Footprint, Worker
+from bench.soak.run import RunResult
+
+
+def wrk_report(**overrides):
+    figures = {
+        "duration_us": 2_000_000,
+        "requests": 1000,
+        "bytes": 123,
+        "errors": {"connect": 0, "read": 0, "write": 0, "status": 100, "timeout": 0},
+        "latency_us": {"p50": 5000, "p90": 9000, "p99": 20000, "p999": 40000, "max": 50000},
+        "sent": {"small": 500, "big": 100, "range": 100, "not_modified": 100, "missing": 110},
+        "received": {"download": 790, "not_found": 100, "page": 110},
+        "statuses": {"200": 600, "206": 100, "304": 100, "404": 100, "503": 0},
+    }
+    figures |= overrides
+    return "Running 2s test\n  Requests/sec: 500.00\n" + mix.MARKER + json.dumps(figures) + "\n"
+
+
+def result(connections=16, *, p99_us=20000, requests=1000, rows=800, **overrides):
+    outcome = mix.parse(
+        wrk_report(
+            requests=requests,
+            latency_us={"p50": 5000, "p90": 9000, "p99": p99_us, "p999": p99_us, "max": p99_us},
+            **overrides,
+        )
+    )
+    worker = Worker(pid=1, rss_mib=70.0, fds=30)
+    return RunResult(
+        arrangement="django-nginx",
+        connections=connections,
+        outcome=outcome,
+        rows_before=accounting.Rows(downloads=100, denied=0),
+        rows_after=accounting.Rows(downloads=100 + rows, denied=0),
+        settle_s=1.0,
+        start=Footprint(gunicorn=(worker,), nginx=()),
+        end=Footprint(gunicorn=(worker,), nginx=()),
+        foreign_cpu_share=0.0,
+    )
+
+
+def test_the_lua_report_is_read_into_rates_latencies_and_counts():
+    outcome = mix.parse(wrk_report(statuses={"200": 700, "404": 100, "502": 3, "500": 1}))
+
+    assert outcome.requests_per_s == 500
+    assert outcome.latency_ms["p99"] == 20
+    assert outcome.server_errors == 4
+    assert outcome.unexpected_statuses == {"404": 100, "500": 1, "502": 3}
+    assert outcome.downloads_sent == 800
+    assert outcome.downloads_answered == 790
+    assert outcome.downloads_in_flight == 10
+    assert outcome.missing_in_flight == 10
+
+
+def test_a_report_without_the_lua_line_is_an_error_not_zeros():
+    with pytest.raises(ValueError, match="SOAK-RESULT"):
+        mix.parse("Running 2s test\n  Requests/sec: 500.00\n")
+
+
+@pytest.mark.parametrize(
+    ("rows", "holds"),
+    [
+        (790, True),  # every answered download has its row
+        (800, True),  # and the 10 in flight were answered by the server too
+        (789, False),  # an answered download without a row
+        (801, False),  # a row for a download nobody asked for
+    ],
+)
+def test_log_rows_must_match_the_downloads_answered_give_or_take_those_in_flight(rows, holds):
+    verdict = accounting.Verdict(rows=rows, answered=790, in_flight=10)
+
+    assert verdict.holds is holds
+    assert ("ok" if holds else "MISMATCH") in verdict.describe()
+
+
+def test_settling_waits_for_the_writers_rows_and_gives_up_when_they_stop_short():
+    counts = iter([0, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5])
+    rows, _ = accounting.settle(
+        lambda: accounting.Rows(next(counts), 0), accounting.Rows(5, 0), quiet_s=0.3
+    )
+    assert rows.downloads == 5
+
+    rows, waited = accounting.settle(
+        lambda: accounting.Rows(2, 0), accounting.Rows(5, 0), quiet_s=0.1, give_up_s=0.5
+    )
+    assert rows.downloads == 2
+    assert waited < 5
+
+
+def test_targets_compare_each_run_with_the_16_connection_run_of_its_arrangement():
+    runs = [
+        result(16, p99_us=20000, requests=1000, rows=790),
+        result(64, p99_us=80000, requests=1000, rows=790),  # exactly 4x, as fast: met
+        result(256, p99_us=81000, requests=900, rows=780),  # past 4x, slower, a missing row
+    ]
+    found = {target.what: target for target in report.targets(runs)}
+
+    assert found["django-nginx at 64: p99 / p99 at 16"].met
+    assert found["django-nginx at 64: req/s / req/s at 16"].met
+    assert not found["django-nginx at 256: p99 / p99 at 16"].met
+    assert not found["django-nginx at 256: req/s / req/s at 16"].met
+    assert not found["django-nginx at 256: log rows - downloads answered"].met
+    assert found["django-nginx at 16: 5xx"].met
+    assert "django-nginx at 16: p99 / p99 at 16" not in found
+
+
+def test_the_table_has_a_line_per_run_and_the_json_every_figure():
+    runs = [result(16), result(64)]
+    text = report.render(runs, {"django-nginx": "django mode"}, report.targets(runs), ["note"])
+
+    assert text.count("| django mode ") == 2
+    payload = report.as_json(runs[1])
+    assert payload["downloads"] == {"rows": 800, "answered": 790, "in_flight": 10, "holds": True}
+    assert payload["start"]["gunicorn"][0]["fds"] == 30
+    json.dumps(payload)
