@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
             "Mix per 1,000 requests: "
             + ", ".join(f"{kind} {weight}" for kind, weight in mix.WEIGHTS.items())
             + ". RSS and fds: all workers summed, before -> after the run. Accept queue:"
-            " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples).",
+            " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples)."
+            " Others' CPU: share of the machine other processes used during the run.",
         ]
         print(report.render(results, labels, found, notes))
         out = args.json or RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"

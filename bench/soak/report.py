@@ -32,6 +32,7 @@ HEADER = [
     "nginx fds",
     "log rows = downloads",
     "denied rows = 404s",
+    "others' CPU",
 ]
 
 
@@ -157,6 +158,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 _change(footprint.total_fds(start.nginx), footprint.total_fds(end.nginx)),
                 result.downloads.describe(),
                 denied.describe() if result.denied_logged else f"not logged ({denied.answered:,})",
+                f"{result.foreign_cpu_share:.0%}",
             ]
         )
     return lines
