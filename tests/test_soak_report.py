@@ -58,6 +58,16 @@ def test_the_lua_report_is_read_into_rates_latencies_and_counts():
     assert outcome.downloads_answered == 790
     assert outcome.downloads_in_flight == 10
     assert outcome.missing_in_flight == 10
+    assert outcome.strays == 0
+
+
+def test_a_lost_session_or_an_unknown_answer_fails_its_target():
+    run = result(received={"download": 780, "not_found": 100, "page": 110, "redirect": 10})
+
+    found = {target.what: target for target in report.targets([run])}
+
+    assert run.outcome.strays == 10
+    assert not found["django-nginx at 16: answers of no kind in the mix"].met
 
 
 def test_a_report_without_the_lua_line_is_an_error_not_zeros():

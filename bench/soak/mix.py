@@ -99,6 +99,12 @@ class Outcome:
         return {s: n for s, n in sorted(self.statuses.items()) if not s.startswith(("2", "3"))}
 
     @property
+    def strays(self) -> int:
+        """Answers that are none of the mix's kinds: a redirect to the login page (the session
+        was lost), or a status no request of the mix should get."""
+        return self.received.get("redirect", 0) + self.received.get("other", 0)
+
+    @property
     def socket_errors(self) -> int:
         return sum(self.errors[name] for name in ("connect", "read", "write", "timeout"))
 

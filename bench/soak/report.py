@@ -71,6 +71,7 @@ def targets(results: list[RunResult]) -> list[Target]:
         for what, value in (
             ("5xx", outcome.server_errors),
             ("socket errors", outcome.socket_errors),
+            ("answers of no kind in the mix", outcome.strays),
         ):
             found.append(Target(f"{name}: {what}", value, "= 0", value == 0))
         verdict = result.downloads
