@@ -1,6 +1,7 @@
 """`make soak`'s arithmetic: what wrk's Lua report says, how log rows are judged against the
 downloads answered, and the issue's targets against the 16-connection baseline."""
 
+import dataclasses
 import json
 
 import pytest
@@ -91,6 +92,17 @@ def test_log_rows_must_match_the_downloads_answered_give_or_take_those_in_flight
     assert ("ok" if holds else "MISMATCH") in verdict.describe()
 
 
+def test_the_runs_rows_are_told_apart_by_outcome():
+    before = accounting.Rows(10, 0, outcomes=(("", 4), ("complete", 6)))
+    after = accounting.Rows(25, 0, outcomes=(("", 4), ("aborted", 3), ("complete", 18)))
+
+    assert accounting.outcomes_between(before, after) == {"aborted": 3, "complete": 12}
+
+    run = result(rows=15)
+    run = dataclasses.replace(run, rows_before=before, rows_after=after)
+    assert "aborted 3, complete 12" in report.render([run], {}, [], [])
+
+
 def test_settling_waits_for_the_writers_rows_and_gives_up_when_they_stop_short():
     counts = iter([0, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5])
     rows, _ = accounting.settle(
@@ -128,6 +140,12 @@ def test_the_table_has_a_line_per_run_and_the_json_every_figure():
 
     assert text.count("| django mode ") == 2
     payload = report.as_json(runs[1])
-    assert payload["downloads"] == {"rows": 800, "answered": 790, "in_flight": 10, "holds": True}
+    assert payload["downloads"] == {
+        "rows": 800,
+        "answered": 790,
+        "in_flight": 10,
+        "holds": True,
+        "by_outcome": {},
+    }
     assert payload["start"]["gunicorn"][0]["fds"] == 30
     json.dumps(payload)

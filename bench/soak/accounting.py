@@ -17,18 +17,32 @@ from dataclasses import dataclass
 class Rows:
     downloads: int  # rows of the soak's files
     denied: int  # rows naming one of the missing ids (only once denied requests are logged)
+    # Rows of the soak's files by what became of the request (DownloadLog.outcome; "" before
+    # outcomes were recorded), as sorted (outcome, count) pairs.
+    outcomes: tuple[tuple[str, int], ...] = ()
+
+
+def outcomes_between(before: Rows, after: Rows) -> dict[str, int]:
+    """Rows added per outcome from `before` to `after`."""
+    start = dict(before.outcomes)
+    added = {outcome: count - start.get(outcome, 0) for outcome, count in after.outcomes}
+    return {outcome: count for outcome, count in added.items() if count}
 
 
 def count_rows(file_ids: list[str], missing_ids: list[str]) -> Rows:
     """Rows in the database now, read by this process (Django set up on the soak's database)."""
     from django.db import connection
+    from django.db.models import Count
 
     from downloads.models import DownloadLog
 
     try:
+        ours = DownloadLog.objects.filter(file_id__in=_uuids(file_ids))
+        outcomes = ours.values_list("outcome").annotate(rows=Count("id")).order_by("outcome")
         return Rows(
-            downloads=DownloadLog.objects.filter(file_id__in=_uuids(file_ids)).count(),
+            downloads=ours.count(),
             denied=DownloadLog.objects.filter(requested_id__in=_uuids(missing_ids)).count(),
+            outcomes=tuple((outcome, rows) for outcome, rows in outcomes),
         )
     finally:
         # No connection left open on the servers' database between reads.

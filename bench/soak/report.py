@@ -125,6 +125,15 @@ def _statuses(counts: dict[str, int]) -> str:
     return " ".join(f"{status}:{count:,}" for status, count in counts.items()) or "0"
 
 
+def _log_rows(result: RunResult) -> str:
+    """The accounting, and what the rows say became of the requests once they say it."""
+    text = result.downloads.describe()
+    told = {outcome: rows for outcome, rows in result.outcomes.items() if outcome}
+    if told:
+        text += "; " + ", ".join(f"{outcome} {rows:,}" for outcome, rows in sorted(told.items()))
+    return text
+
+
 def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[str]]:
     lines = []
     for result in results:
@@ -157,7 +166,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 _change(footprint.total_fds(start.gunicorn), footprint.total_fds(end.gunicorn)),
                 _change(footprint.total_rss(start.nginx), footprint.total_rss(end.nginx)),
                 _change(footprint.total_fds(start.nginx), footprint.total_fds(end.nginx)),
-                result.downloads.describe(),
+                _log_rows(result),
                 denied.describe() if result.denied_logged else f"not logged ({denied.answered:,})",
                 f"{result.foreign_cpu_share:.0%}",
             ]
@@ -185,7 +194,11 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "server_errors": outcome.server_errors,
         "unexpected_statuses": outcome.unexpected_statuses,
         "socket_errors": outcome.socket_errors,
-        "downloads": {**asdict(result.downloads), "holds": result.downloads.holds},
+        "downloads": {
+            **asdict(result.downloads),
+            "holds": result.downloads.holds,
+            "by_outcome": result.outcomes,
+        },
         "denied": {
             **asdict(result.denied),
             "logged": result.denied_logged,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bench import procstat, wrk
 from bench.soak import footprint, mix
-from bench.soak.accounting import Rows, Verdict, settle
+from bench.soak.accounting import Rows, Verdict, outcomes_between, settle
 from bench.soak.arrangements import Arrangement
 from bench.soak.backlog import QueueWatch
 
@@ -49,6 +49,11 @@ class RunResult:
         )
 
     @property
+    def outcomes(self) -> dict[str, int]:
+        """The run's download rows by outcome: complete, aborted, handed_over..."""
+        return outcomes_between(self.rows_before, self.rows_after)
+
+    @property
     def denied_logged(self) -> bool:
         return self.denied.rows > 0
 
@@ -79,10 +84,7 @@ def soak(
             script_args=target.script_args(),
         )
     outcome = mix.parse(result.report)
-    expected = Rows(
-        downloads=before.downloads + outcome.downloads_answered,
-        denied=before.denied,
-    )
+    expected = Rows(downloads=before.downloads + outcome.downloads_answered, denied=before.denied)
     after, settle_s = settle(count, expected)
     return RunResult(
         arrangement=arrangement.key,
