@@ -57,6 +57,11 @@ class NginxConfig:
     resolver: str = field(default_factory=system_resolver)
     mime_types: Path = Path("/etc/nginx/mime.types")
     ca_certificates: Path = Path("/etc/ssl/certs/ca-certificates.crt")
+    # Stalled clients (nginx time syntax: 10s, 1m).
+    client_header_timeout: str = "10s"
+    client_body_timeout: str = "10s"
+    send_timeout: str = "30s"
+    keepalive_timeout: str = "15s"
 
     def placeholders(self) -> dict[str, str]:
         return {
@@ -76,6 +81,10 @@ class NginxConfig:
             "RESOLVER": self.resolver,
             "MIME_TYPES": str(self.mime_types),
             "CA_CERTIFICATES": str(self.ca_certificates),
+            "CLIENT_HEADER_TIMEOUT": self.client_header_timeout,
+            "CLIENT_BODY_TIMEOUT": self.client_body_timeout,
+            "SEND_TIMEOUT": self.send_timeout,
+            "KEEPALIVE_TIMEOUT": self.keepalive_timeout,
         }
 
 
@@ -118,6 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-log", default=NginxConfig.access_log)
     parser.add_argument("--error-log", default=NginxConfig.error_log)
     parser.add_argument("--resolver", default=None, help="DNS server (default: the host's)")
+    for name, meaning in (
+        ("client_header_timeout", "a request head must arrive whole within this"),
+        ("client_body_timeout", "longest pause in a request body"),
+        ("send_timeout", "longest time a client may read nothing of a response"),
+        ("keepalive_timeout", "an idle kept-alive client connection is closed after this"),
+    ):
+        default = getattr(NginxConfig, name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"), default=None, help=f"{meaning} (default: {default})"
+        )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
