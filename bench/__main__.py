@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import client, files, measure, procstat, report, servers, workspace
+from bench import client, files, measure, procstat, report, servers, stall, workspace
 from bench.rows import Row, Stacks, make_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -36,6 +36,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--hold", action="store_true", help="keep the servers up after setup until Ctrl-C"
+    )
+    parser.add_argument(
+        "--stalled",
+        action="store_true",
+        help="instead of the rows: 4 x 64 stalled clients against each stack, and a user's "
+        "request latencies meanwhile (bench/stall.py)",
     )
     return parser.parse_args(argv)
 
@@ -165,6 +171,24 @@ def run(args: argparse.Namespace) -> int:
             wanted = set(args.only.split(","))
             rows = [row for row in rows if row.key in wanted]
         check_rows(rows, cookie)
+        if args.stalled:
+            nginx_s3, _ = servers.start_nginx(
+                "nginx-s3",
+                upstream=s3_app,
+                media_root=ws.media_root,
+                static_root=ws.static_root,
+                run_dir=ws.data_dir / "nginx-s3",
+            )
+            running.append(nginx_s3)
+            big, small = made.by_size["1GiB"].download_path, made.by_size["1KiB"].download_path
+            for name, server in (
+                ("gunicorn alone (django)", django_app),
+                ("nginx + gunicorn, django", nginx_django),
+                ("nginx + gunicorn, nginx", nginx_nginx),
+                ("nginx + gunicorn, s3", nginx_s3),
+            ):
+                print(stall.measure(name, server.url, big, cookie, ["/", small]), flush=True)
+            return 0
         if args.hold:
             log(f"holding; cookie: {cookie}")
             for row in rows:

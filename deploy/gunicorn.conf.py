@@ -9,7 +9,10 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+# gthread, hardened against stalled clients (deploy/worker.py says how; its limits are read from
+# the GUNICORN_HEADER_TIMEOUT, _BODY_TIMEOUT, _MIN_BODY_RATE, _BODY_BUFFER, _SEND_TIMEOUT,
+# _WAITING_THREADS and _MAX_CLIENTS environment variables).
+worker_class = "deploy.worker.StallProofWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # Connections one worker holds at most: its threads plus a few idle keep-alive ones. Left at

@@ -63,6 +63,12 @@ class NginxConfig:
     # the TLS-terminating proxy in front of nginx says, so the app's https redirect ends.
     forwarded_proto: str = "$scheme"
 
+    # Stalled clients (nginx time syntax: 10s, 1m).
+    client_header_timeout: str = "10s"
+    client_body_timeout: str = "10s"
+    send_timeout: str = "30s"
+    keepalive_timeout: str = "15s"
+
     def placeholders(self) -> dict[str, str]:
         return {
             "LISTEN": self.listen,
@@ -83,6 +89,11 @@ class NginxConfig:
             "MIME_TYPES": str(self.mime_types),
             "CA_CERTIFICATES": str(self.ca_certificates),
             "FORWARDED_PROTO": self.forwarded_proto,
+
+            "CLIENT_HEADER_TIMEOUT": self.client_header_timeout,
+            "CLIENT_BODY_TIMEOUT": self.client_body_timeout,
+            "SEND_TIMEOUT": self.send_timeout,
+            "KEEPALIVE_TIMEOUT": self.keepalive_timeout,
         }
 
 
@@ -133,6 +144,17 @@ def main(argv: list[str] | None = None) -> None:
         const="$http_x_forwarded_proto",
         help="TLS ends in a proxy in front of nginx: pass on its X-Forwarded-Proto",
     )
+
+    for name, meaning in (
+        ("client_header_timeout", "a request head must arrive whole within this"),
+        ("client_body_timeout", "longest pause in a request body"),
+        ("send_timeout", "longest time a client may read nothing of a response"),
+        ("keepalive_timeout", "an idle kept-alive client connection is closed after this"),
+    ):
+        default = getattr(NginxConfig, name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"), default=None, help=f"{meaning} (default: {default})"
+        )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -253,6 +253,8 @@ class Nginx:
     static_root: Path
     run_dir: Path
     resolver: str = "127.0.0.1"
+    # Other NginxConfig fields, e.g. shorter timeouts for a test.
+    options: dict[str, Any] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -277,6 +279,7 @@ class Nginx:
             access_log=str(self.run_dir / "access.log"),
             error_log=str(self.run_dir / "error.log"),
             resolver=self.resolver,
+            **self.options,
         )
 
     def start(self) -> "Nginx":

@@ -2,8 +2,12 @@
 
 from pathlib import Path
 
+import pytest
 from gunicorn.app.base import Application
 from gunicorn.config import Config
+from gunicorn.workers.gthread import ThreadWorker
+
+from deploy.worker import Limits, StallProofWorker
 
 CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
 
@@ -31,10 +35,23 @@ def test_downloads_leave_with_sendfile(monkeypatch):
     assert load().sendfile is True
 
 
-def test_threaded_workers_with_keepalive():
+def test_threaded_workers_hardened_against_stalled_clients_with_keepalive():
     config = load()
-    assert config.worker_class_str == "gthread"
+    # gthread's threads and heartbeat, plus deadlines for slow clients (test_stalled_clients.py).
+    assert config.worker_class is StallProofWorker
+    assert issubclass(StallProofWorker, ThreadWorker)
     assert config.keepalive > 0
+
+
+def test_stall_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GUNICORN_HEADER_TIMEOUT", "7")
+    monkeypatch.setenv("GUNICORN_SEND_TIMEOUT", "20")
+    limits = Limits.from_environ()
+    assert (limits.header_timeout, limits.send_timeout) == (7, 20)
+    assert limits.body_deadline(started=100, received=8192) == 100 + 10 + 8192 / 8192
+    monkeypatch.setenv("GUNICORN_SEND_TIMEOUT", "0")
+    with pytest.raises(SystemExit, match="GUNICORN_SEND_TIMEOUT"):
+        Limits.from_environ()
 
 
 def test_no_worker_can_take_every_connection():
