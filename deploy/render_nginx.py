@@ -89,7 +89,6 @@ class NginxConfig:
             "MIME_TYPES": str(self.mime_types),
             "CA_CERTIFICATES": str(self.ca_certificates),
             "FORWARDED_PROTO": self.forwarded_proto,
-
             "CLIENT_HEADER_TIMEOUT": self.client_header_timeout,
             "CLIENT_BODY_TIMEOUT": self.client_body_timeout,
             "SEND_TIMEOUT": self.send_timeout,

@@ -347,7 +347,11 @@ class StallProofWorker(ThreadWorker):
             length = _CONTENT_LENGTH.search(head)
             conn.body_wanted = 0
             if length and not _HAND_OVER_AT_ONCE.search(head):
-                conn.body_wanted = min(int(length[1]), self.limits.body_buffer)
+                announced = int(length[1])
+                # A body past the buffer goes to a thread with the head, unread: the app may
+                # refuse it from its length alone (downloads/bodylimit.py answers 413), and
+                # one it accepts is read there under the same rate rule.
+                conn.body_wanted = announced if announced <= self.limits.body_buffer else 0
             conn.body_started = time.monotonic()
         if len(conn.received) - conn.head_end >= conn.body_wanted:
             self.hand_over(conn)
