@@ -41,3 +41,14 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # Addresses whose X-Forwarded-* headers are believed (nginx on the same host by default).
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 wsgi_app = "project.wsgi:application"
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """The download log, before the worker exits: rows for downloads still being sent (as far
+    as they got), then every queued row, within the writer's deadline (10 s), so it ends before
+    graceful_timeout's SIGKILL. `atexit` would come later, if at all."""
+    from downloads.downloadlog import finish_open_bodies
+    from downloads.logwriter import WRITER
+
+    finish_open_bodies()
+    WRITER.stop()

@@ -96,11 +96,32 @@ class MemberChangedError(RuntimeError):
     """A stored file's bytes no longer match the size recorded when it was saved."""
 
 
+class MemberOffsets:
+    """Where each member's data begins in the zip, learnt as the zip is made (for the download
+    log: which members' bytes lie within the part of the zip a client took).
+
+    zipstream-ng yields a member's local header, then asks for its data: when the member is
+    first read, every byte before its data has been produced. Joining pieces (`_coalesce`) keeps
+    their order, so an offset in what zipstream produced is an offset in the response body."""
+
+    def __init__(self, count: int) -> None:
+        self.produced = 0
+        self.data_starts: list[int | None] = [None] * count
+
+    def count(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        for piece in pieces:
+            self.produced += len(piece)
+            yield piece
+
+
 @dataclass(frozen=True)
 class Archive:
     chunks: Iterator[bytes]
     # The exact number of bytes `chunks` yields, when every member is stored; else None.
     length: int | None
+    offsets: MemberOffsets
+    # Per member, in order: whether it is deflated (its zip bytes are not its file bytes).
+    deflated: tuple[bool, ...] = ()
 
 
 def build_archive(files: Sequence[StoredFile], *, deflate_max_bytes: int) -> Archive:
@@ -108,15 +129,21 @@ def build_archive(files: Sequence[StoredFile], *, deflate_max_bytes: int) -> Arc
     deflated = plan_compression(files, deflate_max_bytes=deflate_max_bytes)
     stream = ZipStream(compress_type=ZIP_STORED, sized=not deflated)
     names = member_names(stored.name for stored in files)
-    for stored, name in zip(files, names, strict=True):
+    offsets = MemberOffsets(len(files))
+    for index, (stored, name) in enumerate(zip(files, names, strict=True)):
         stream.add(
-            _member_bytes(stored),
+            _member_bytes(stored, offsets, index),
             name,
             size=stored.size,
             compress_type=ZIP_DEFLATED if stored.pk in deflated else ZIP_STORED,
         )
     length = len(stream) if stream.sized else None
-    return Archive(chunks=_coalesce(stream, MIN_WRITE), length=length)
+    return Archive(
+        chunks=_coalesce(offsets.count(stream), MIN_WRITE),
+        length=length,
+        offsets=offsets,
+        deflated=tuple(stored.pk in deflated for stored in files),
+    )
 
 
 def plan_compression(
@@ -161,7 +188,8 @@ def member_names(names: Iterable[str]) -> list[str]:
     return result
 
 
-def _member_bytes(stored: StoredFile) -> Iterator[bytes]:
+def _member_bytes(stored: StoredFile, offsets: MemberOffsets, index: int) -> Iterator[bytes]:
+    offsets.data_starts[index] = offsets.produced
     key = stored.file.name
     if not key:
         raise MemberChangedError(f"{stored.pk} has no stored bytes")

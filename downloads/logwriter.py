@@ -8,18 +8,25 @@ one writer thread that commits whatever has queued up since its last write, in o
 (one INSERT, executemany): no timer, so a lone download is written within milliseconds and a
 busy second becomes a few batches.
 
-Rows are not dropped:
-- the queue is bounded (MAX_QUEUED): a stuck database slows requests down rather than fill
-  memory;
-- a database error is retried with back-off while the process runs;
-- at a normal exit (gunicorn's graceful stop, the end of a management command) `atexit` writes
-  what is queued; a row that still cannot be written is logged with all its fields at ERROR;
-- a row whose file or user was deleted in the meantime is kept without that link, as the
-  foreign keys' SET_NULL would have done.
-Only a process killed outright (SIGKILL) loses the rows of its last few milliseconds.
+What it promises, and what it never does:
+- A request waits for the log at most DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS (the queue is bounded by
+  MAX_QUEUED). A row that finds the queue full is logged at ERROR with all its fields and
+  counted as overflowed: a stuck database slows nothing down and fills no memory.
+- A row the database refuses for good (DataError, IntegrityError, ProgrammingError: a bad value,
+  a broken constraint) is never retried: the batch is written row by row, so only the bad rows
+  are lost, each logged at ERROR with all its fields and counted as unwritable. A row whose file
+  or user was deleted meanwhile is kept without that link, as SET_NULL would have done.
+- A database that is down, restarting or locked (OperationalError) is retried with back-off for
+  at most DOWNLOADS_LOG_RETRY_SECONDS per batch (EXIT_DEADLINE_SECONDS while stopping); then the
+  batch is logged at ERROR and counted. Never forever.
+- Every STATUS_INTERVAL_SECONDS, and at stop, the writer writes its counters to
+  `<DOWNLOADS_LOG_STATUS_DIR>/<pid>.json` (downloadlog_status.py); `manage.py download_log_status`
+  prints every process's.
+- `stop()` writes what is queued within a deadline: gunicorn's worker_exit hook calls it
+  (deploy/gunicorn.conf.py), `atexit` too. Only a process killed outright loses what it queued.
 
-A download inside a transaction (ATOMIC_REQUESTS, the test suite) writes its row in that
-transaction instead (`log_download`), so the row commits or rolls back with the request.
+Rows inside the caller's transaction (ATOMIC_REQUESTS, the test suite) go through the same code
+in that transaction, once, without retries: they commit or roll back with it.
 """
 
 import atexit
@@ -29,60 +36,124 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import (
     DatabaseError,
     IntegrityError,
+    OperationalError,
     close_old_connections,
     connections,
     router,
     transaction,
 )
 
+from downloads.logstatus import WriterStatus, publish_status
 from downloads.models import DownloadLog, StoredFile
 
 logger = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
 MAX_BATCH = 1_000
-# Waits between tries while the database refuses; the last one repeats.
+# Waits between tries while the database is unavailable; the last one repeats until the bound.
 BACKOFF_SECONDS = (0.05, 0.2, 1.0, 5.0)
-# How long the exit waits for a refusing database before it logs the rows instead.
+# How long a stopping writer may take in all: past it, what is still queued is logged at ERROR
+# instead of written. Short enough that gunicorn's worker_exit hook ends before graceful_timeout's
+# SIGKILL (30 s) even when one last database call hangs until its own timeout.
 EXIT_DEADLINE_SECONDS = 10.0
+STATUS_INTERVAL_SECONDS = 5.0
+# A PostgreSQL statement (a lock wait included) that takes longer is cancelled and retried, so a
+# locked table cannot hold the writer without a deadline.
+PG_STATEMENT_TIMEOUT_MS = 10_000
+
+# Errors that say "not now": the server is down, restarting, or the table is locked.
+TRANSIENT = (OperationalError,)
 
 
 @dataclass
 class LogWriter:
     max_queued: int = MAX_QUEUED
     max_batch: int = MAX_BATCH
-    _queue: "queue.Queue[DownloadLog | None]" = field(init=False)
+    # None: the settings' values, read when used (tests override them).
+    submit_timeout: float | None = None
+    retry_seconds: float | None = None
+    _queue: "queue.Queue[list[DownloadLog] | None]" = field(init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _pid: int | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _stopping: bool = field(default=False, init=False)
+    _stop_by: float = field(default=0.0, init=False)
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    status: WriterStatus = field(default_factory=WriterStatus, init=False)
+    _next_publish: float = field(default=0.0, init=False)
 
-    def submit(self, row: DownloadLog) -> None:
-        """Queue `row` for the writer; blocks only while MAX_QUEUED rows are waiting."""
+    def submit(self, rows: DownloadLog | Sequence[DownloadLog]) -> None:
+        """Hand `rows` to the writer; waits at most the submit timeout, never fails the request."""
+        batch = [rows] if isinstance(rows, DownloadLog) else list(rows)
+        if not batch:
+            return
+        if _in_callers_transaction():
+            self._write_in_transaction(batch)
+            return
         self._ensure_started()
-        self._queue.put(row)
+        try:
+            self._queue.put(batch, timeout=self._submit_timeout())
+        except queue.Full:
+            with self._count_lock:
+                self.status.overflowed += len(batch)
+            for row in batch:
+                _log_unwritten(row, "the writer's queue is full")
 
     def flush(self) -> None:
         """Return once every row submitted so far is written (or logged as unwritable)."""
         if self._running():
             self._queue.join()
 
-    def stop(self) -> None:
-        """Write what is queued and end the thread: the exit hook, also for tests."""
+    def stop(self, deadline_seconds: float = EXIT_DEADLINE_SECONDS) -> None:
+        """Write what is queued within `deadline_seconds` and end the thread; rows still unwritten
+        then are logged at ERROR. gunicorn's worker_exit hook and `atexit`; also for tests."""
         with self._lock:
             if not self._running():
                 return
             assert self._thread is not None
+            self._stop_by = time.monotonic() + deadline_seconds
             self._stopping = True
             self._queue.put(None)
-            self._thread.join()
+            # One database call may outlive the deadline (SQLite's busy timeout, PostgreSQL's
+            # statement timeout); a thread stuck past that is left behind, its queue logged.
+            self._thread.join(timeout=deadline_seconds + PG_STATEMENT_TIMEOUT_MS / 1000)
+            if self._thread.is_alive():
+                self._give_up_queued()
             self._thread = None
             self._stopping = False
+
+    def _give_up_queued(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._unwritable(item, "the writer did not finish before the process exits")
+
+    def queued(self) -> int:
+        return self._queue.qsize() if self._running() else 0
+
+    def _submit_timeout(self) -> float:
+        if self.submit_timeout is not None:
+            return self.submit_timeout
+        return float(settings.DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS) / 1000
+
+    def _give_up_at(self, started: float) -> float:
+        """When a batch first refused at `started` stops being retried."""
+        retry = self.retry_seconds
+        if retry is None:
+            retry = float(settings.DOWNLOADS_LOG_RETRY_SECONDS)
+        if self._stopping:
+            return min(started + retry, self._stop_by)
+        return started + retry
 
     def _running(self) -> bool:
         return self._thread is not None and self._pid == os.getpid()
@@ -93,10 +164,11 @@ class LogWriter:
         with self._lock:
             if self._running():
                 return
-            # A fresh queue and thread per process: a forked worker (gunicorn --preload) has
-            # neither its parent's thread nor a safe copy of its parent's queue locks.
+            # A fresh queue, thread and counters per process: a forked worker (gunicorn
+            # --preload) has neither its parent's thread nor a safe copy of its queue's locks.
             self._queue = queue.Queue(maxsize=self.max_queued)
             self._pid = os.getpid()
+            self.status = WriterStatus(pid=self._pid)
             self._thread = threading.Thread(
                 target=self._run, name="download-log-writer", daemon=True
             )
@@ -106,61 +178,152 @@ class LogWriter:
         try:
             stop = False
             while not stop:
-                rows, stop = self._next_batch()
+                items, stop = self._next_batch()
+                rows = [row for item in items for row in item]
                 try:
                     self._write(rows)
-                except Exception:
+                except Exception as error:
                     # Never let the thread die: requests would wait on a queue nobody empties.
                     logger.exception("Download log: writing %d rows failed", len(rows))
-                    for row in rows:
-                        _log_unwritten(row)
-                for _ in range(len(rows) + stop):
+                    self._unwritable(rows, repr(error))
+                for _ in range(len(items) + stop):
                     self._queue.task_done()
+                self._publish(force=stop)
         finally:
             _close_connections()
 
-    def _next_batch(self) -> tuple[list[DownloadLog], bool]:
-        """Whatever has queued up, waiting only for the first row; True at the stop mark."""
-        first = self._queue.get()
+    def _next_batch(self) -> tuple[list[list[DownloadLog]], bool]:
+        """Whatever has queued up, waiting only for the first item; True at the stop mark."""
+        while True:
+            try:
+                first = self._queue.get(timeout=STATUS_INTERVAL_SECONDS)
+                break
+            except queue.Empty:
+                self._publish()
         if first is None:
             return [], True
-        rows = [first]
-        while len(rows) < self.max_batch:
+        items = [first]
+        count = len(first)
+        while count < self.max_batch:
             try:
-                row = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if row is None:
-                return rows, True
-            rows.append(row)
-        return rows, False
+            if item is None:
+                return items, True
+            items.append(item)
+            count += len(item)
+        return items, False
 
     def _write(self, rows: list[DownloadLog]) -> None:
+        """Write `rows`, isolating the ones refused for good; retry the database's "not now"
+        for a bounded time, then give the rest up as unwritable."""
         waits = itertools.chain(BACKOFF_SECONDS, itertools.repeat(BACKOFF_SECONDS[-1]))
-        give_up_at: float | None = None
-        while rows:
+        pending = list(rows)
+        started = time.monotonic()
+        while pending:
+            if self._stopping and time.monotonic() >= self._stop_by:
+                self._unwritable(pending, "the process is exiting and its deadline has passed")
+                return
             close_old_connections()
             try:
-                with transaction.atomic(using=_database()):
-                    _insert_many(rows)
+                self._write_now(pending)
                 return
-            except IntegrityError:
-                _write_each(rows)
-                return
-            except DatabaseError:
-                logger.warning("Download log: the database refused %d rows; retrying", len(rows))
+            except TRANSIENT as error:
+                self._note_error(error)
+                logger.warning(
+                    "Download log: the database cannot take %d rows now (%s); retrying",
+                    len(pending),
+                    error,
+                )
                 _close_connections()
-            if self._stopping:
-                give_up_at = give_up_at or time.monotonic() + EXIT_DEADLINE_SECONDS
-                if time.monotonic() > give_up_at:
-                    for row in rows:
-                        _log_unwritten(row)
-                    return
-            time.sleep(next(waits))
+            wait = next(waits)
+            if time.monotonic() + wait > self._give_up_at(started):
+                self._unwritable(pending, self.status.last_error)
+                return
+            self._publish()
+            time.sleep(wait)
+
+    def _write_now(self, pending: list[DownloadLog]) -> None:
+        """One INSERT for all; if the database refuses it for good, one row at a time. Rows
+        written (or given up) leave `pending`; a transient error leaves the rest in it."""
+        try:
+            with transaction.atomic(using=_database()):
+                _limit_statement_time()
+                _insert_many(pending)
+        except TRANSIENT:
+            raise
+        except Exception as error:  # any refusal of the batch: find the bad rows
+            self._note_error(error)
+            while pending:
+                self._write_one(pending[0])
+                pending.pop(0)
+            return
+        self._written(len(pending))
+        pending.clear()
+
+    def _write_one(self, row: DownloadLog) -> None:
+        try:
+            if _insert(row):
+                self._written(1)
+                return
+            _drop_missing_links(row)
+            if _insert(row):
+                self._written(1)
+                return
+            reason = "the database refused it (integrity)"
+        except TRANSIENT:
+            raise
+        except Exception as error:  # DataError, ProgrammingError, a bad value
+            self._note_error(error)
+            reason = f"the database refused it: {error}"
+        self._unwritable([row], reason)
+
+    def _write_in_transaction(self, rows: list[DownloadLog]) -> None:
+        pending = list(rows)
+        try:
+            self._write_now(pending)
+        except DatabaseError as error:
+            # No retry: the caller's transaction cannot wait for the database to come back.
+            self._note_error(error)
+            self._unwritable(pending, str(error))
+
+    def _written(self, count: int) -> None:
+        self.status.written += count
+        self.status.last_write_at = time.time()
+
+    def _unwritable(self, rows: Iterable[DownloadLog], reason: str) -> None:
+        for row in rows:
+            self.status.unwritable += 1
+            _log_unwritten(row, reason)
+
+    def _note_error(self, error: BaseException) -> None:
+        self.status.last_error = f"{type(error).__name__}: {error}"[:500]
+        self.status.last_error_at = time.time()
+
+    def _publish(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_publish:
+            return
+        self._next_publish = now + STATUS_INTERVAL_SECONDS
+        self.status.queued = self.queued()
+        self.status.stopped = force and self._stopping
+        publish_status(self.status)
+
+
+def _in_callers_transaction() -> bool:
+    return transaction.get_connection(_database()).in_atomic_block
 
 
 def _database() -> str:
     return router.db_for_write(DownloadLog)
+
+
+def _limit_statement_time() -> None:
+    connection = connections[_database()]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {PG_STATEMENT_TIMEOUT_MS}")
 
 
 def _insert_many(rows: list[DownloadLog]) -> None:
@@ -187,10 +350,12 @@ def _insert_many(rows: list[DownloadLog]) -> None:
 
 def _close_connections() -> None:
     for connection in connections.all(initialized_only=True):
-        connection.close()
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def _insert(row: DownloadLog) -> bool:
+    """True once written; False if the database refused it as an integrity error."""
     # A failed save may have handed out an id that its rollback took back.
     row.pk = None
     row._state.adding = True
@@ -202,28 +367,22 @@ def _insert(row: DownloadLog) -> bool:
     return True
 
 
-def _write_each(rows: list[DownloadLog]) -> None:
-    """One row at a time, each without the links that no longer exist."""
+def _drop_missing_links(row: DownloadLog) -> None:
+    """The file or user a row names may have been deleted since: keep the row without them."""
     user_model = DownloadLog._meta.get_field("user").related_model
-    for row in rows:
-        if _insert(row):
-            continue
-        if row.file_id is not None and not StoredFile.objects.filter(pk=row.file_id).exists():
-            row.file = None
-        if (
-            row.user_id is not None
-            and not user_model._default_manager.filter(pk=row.user_id).exists()
-        ):
-            row.user = None
-        if not _insert(row):
-            _log_unwritten(row)
+    if row.file_id is not None and not StoredFile.objects.filter(pk=row.file_id).exists():
+        row.file = None
+    if row.user_id is not None and not user_model._default_manager.filter(pk=row.user_id).exists():
+        row.user = None
 
 
-def _log_unwritten(row: DownloadLog) -> None:
+def _log_unwritten(row: DownloadLog, reason: str) -> None:
     logger.error(
-        "Download log row not written: at=%s file_id=%s file_name=%r user_id=%s ip=%s "
-        "status=%s range=%r bytes_sent=%s delivery=%s",
-        row.at.isoformat(),
+        "Download log row not written (%s): at=%s file_id=%s file_name=%r user_id=%s ip=%s "
+        "status=%s range=%r bytes_sent=%s bytes_planned=%s outcome=%s requested_id=%s "
+        "delivery=%s",
+        reason,
+        row.at.isoformat() if row.at else None,
         row.file_id,
         row.file_name,
         row.user_id,
@@ -231,6 +390,9 @@ def _log_unwritten(row: DownloadLog) -> None:
         row.status,
         row.range,
         row.bytes_sent,
+        row.bytes_planned,
+        row.outcome,
+        row.requested_id,
         row.delivery,
     )
 

@@ -23,6 +23,15 @@ class BadSelectionError(ValueError):
     """Nothing selected, or something that is not a file id: a 400."""
 
 
+class FilesNotFoundError(Http404):
+    """Some ids are missing or not the user's: the same 404 as any other, and which ids, for the
+    download log."""
+
+    def __init__(self, ids: list[uuid.UUID]) -> None:
+        super().__init__("No file matches the given query.")
+        self.ids = ids
+
+
 class SelectionTooLargeError(ValueError):
     """More files or bytes than one zip may hold (DOWNLOADS_ZIP_MAX_*): a 413."""
 
@@ -65,7 +74,7 @@ def files_by_id(user: AbstractBaseUser | AnonymousUser, raw_ids: Sequence[str]) 
         raise _too_many(len(ids))
     found = {stored.pk: stored for stored in downloadable_files(user).filter(pk__in=ids)}
     if len(found) != len(ids):
-        raise Http404("No file matches the given query.")
+        raise FilesNotFoundError([file_id for file_id in ids if file_id not in found])
     files = [found[file_id] for file_id in ids]
     _check_bytes(files)
     return files

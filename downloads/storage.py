@@ -18,23 +18,63 @@ class ByteSlice(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def bytes_taken(self) -> int: ...
 
-class FileSlice:
+
+class _Taken:
+    """How many of a slice's bytes the server has taken, for the download log.
+
+    A server that reads (gunicorn without sendfile, S3 slices, wsgiref) asks for the next chunk
+    only once it has sent the last one, so a read counts the bytes before it: the chunk in hand
+    when the client leaves is not counted. A server that uses sendfile() (gunicorn through
+    CPython's socket.sendfile) seeks the file to start + bytes sent when it returns or fails,
+    and a seek sets the count exactly."""
+
+    _start: int = 0
+    _position: int = 0
+    _taken_to: int = 0
+
+    @property
+    def bytes_taken(self) -> int:
+        return self._taken_to - self._start
+
+
+class FileSlice(_Taken):
     """`length` bytes of an open file from `start`, readable and sendfile-able."""
 
     def __init__(self, file: IO[bytes], start: int, length: int) -> None:
         file.seek(start)
         self._file = file
-        self._remaining = length
+        self._start = self._position = self._taken_to = start
+        self._end = start + length
 
     def read(self, size: int = -1) -> bytes:
-        if self._remaining <= 0:
+        self._taken_to = self._position
+        remaining = self._end - self._position
+        if remaining <= 0:
             return b""
-        if size < 0 or size > self._remaining:
-            size = self._remaining
+        if size < 0 or size > remaining:
+            size = remaining
         data = self._file.read(size)
-        self._remaining -= len(data)
+        self._position += len(data)
         return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise OSError("a file slice seeks to absolute offsets only")
+        offset = min(max(offset, self._start), self._end)
+        self._file.seek(offset)
+        self._position = self._taken_to = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        # Only the server's seek to where sending stopped is meant: Django's FileResponse must
+        # not measure the slice by seeking to the file's end.
+        return False
 
     def fileno(self) -> int:
         return self._file.fileno()
@@ -43,7 +83,7 @@ class FileSlice:
         self._file.close()
 
 
-class S3Slice:
+class S3Slice(_Taken):
     """`length` bytes of an S3 object from `start`, fetched with one ranged GET.
 
     The GET is sent at once, so a missing object fails before any response header is sent.
@@ -52,6 +92,7 @@ class S3Slice:
 
     def __init__(self, storage: S3Storage, name: str, start: int, length: int) -> None:
         self._remaining = length
+        self._start = self._position = self._taken_to = start
         self._body: Any = None
         if length > 0:
             self._body = s3_client(storage).get_object(
@@ -61,6 +102,7 @@ class S3Slice:
             )["Body"]
 
     def read(self, size: int = -1) -> bytes:
+        self._taken_to = self._position
         if self._remaining <= 0:
             return b""
         if size < 0 or size > self._remaining:
@@ -69,6 +111,7 @@ class S3Slice:
         if not data:
             raise OSError(f"the object ended {self._remaining} bytes early")
         self._remaining -= len(data)
+        self._position += len(data)
         return data
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 
 from downloads.access import downloadable_file, downloadable_files
 from downloads.delivery import get_delivery
-from downloads.downloadlog import log_download
+from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
 from downloads.http.types import is_safe_inline
 from downloads.models import StoredFile
@@ -50,8 +50,11 @@ def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
 
 @require_safe
 def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
-    stored = downloadable_file(request.user, file_id)
+    # Any id reaches the view (urls.py), so a malformed one is logged as denied too.
+    requested = parse_file_id(file_id)
+    stored = downloadable_file(request.user, requested) if requested else None
     if stored is None:
+        log_denied(request, [requested], delivery=settings.DOWNLOADS_DELIVERY)
         raise Http404("No file matches the given query.")
     inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
     try:

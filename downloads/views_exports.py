@@ -16,20 +16,19 @@ from django.views.decorators.http import require_POST, require_safe
 
 from downloads.access import downloadable_files
 from downloads.archive import build_archive
-from downloads.clientip import client_ip
 from downloads.csvexport import file_list_csv, stamped_name
 from downloads.delivery.headers import generated_file_headers
+from downloads.downloadlog import ZIP_DELIVERY, log_denied, log_zip
 from downloads.faults import missing_local_members
-from downloads.models import DownloadLog, StoredFile
+from downloads.models import StoredFile
 from downloads.selection import (
     BadSelectionError,
+    FilesNotFoundError,
     SelectionTooLargeError,
     files_by_id,
     files_within_limits,
     search_files,
 )
-
-ZIP_DELIVERY = "zip"
 
 
 @require_POST
@@ -44,43 +43,30 @@ def download_zip(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         return _zip_refused(request, str(error), query, status=400)
     except SelectionTooLargeError as error:
         return _zip_refused(request, str(error), query, status=413)
+    except FilesNotFoundError as error:
+        log_denied(request, error.ids, delivery=ZIP_DELIVERY)
+        raise
     return zip_response(request, files)
 
 
 def zip_response(
     request: HttpRequest, files: Sequence[StoredFile]
 ) -> HttpResponse | StreamingHttpResponse:
-    """The streamed zip of already-authorised files, with a download log row for each."""
+    """The streamed zip of already-authorised files, with a download log row for each member,
+    written when the body ends (downloadlog.py)."""
     if missing := missing_local_members(files):
         # Found before the first byte: a clear 503 instead of a zip that breaks off (faults.py).
         names = ", ".join(f"“{stored.name}”" for stored in missing)
         message = f"Unavailable on the server (staff have been told): {names}."
         return _zip_refused(request, message, request.POST.get("q", ""), status=503)
     archive = build_archive(files, deflate_max_bytes=settings.DOWNLOADS_ZIP_DEFLATE_MAX_BYTES)
-    log_zip_members(request, files)
     response = StreamingHttpResponse(archive.chunks, content_type="application/zip")
     if archive.length is not None:
         response["Content-Length"] = str(archive.length)
     for name, value in generated_file_headers(stamped_name("files", "zip")).items():
         response[name] = value
+    log_zip(request, files, archive, response)
     return response
-
-
-def log_zip_members(request: HttpRequest, files: Sequence[StoredFile]) -> None:
-    user = request.user if request.user.is_authenticated else None
-    ip = client_ip(request)
-    DownloadLog.objects.bulk_create(
-        DownloadLog(
-            file=stored,
-            file_name=stored.name,
-            user=user,
-            ip=ip,
-            status=200,
-            bytes_sent=stored.size,
-            delivery=ZIP_DELIVERY,
-        )
-        for stored in files
-    )
 
 
 @require_safe

@@ -4,6 +4,8 @@ Every value a deployer may change comes from an environment variable, read once 
 local default (see the README's Configuration section for the full list).
 """
 
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -220,6 +222,14 @@ DOWNLOADS_ZIP_MAX_BYTES = env_int("DOWNLOADS_ZIP_MAX_BYTES", 10 * 1024**3)
 # Compressible members (text, documents) are deflated while their total stays at most this;
 # past it, or at 0, every member is stored and the zip gets an exact Content-Length.
 DOWNLOADS_ZIP_DEFLATE_MAX_BYTES = env_int("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 64 * 1024**2)
+# The download log (downloads/logwriter.py): how long a request may wait to hand its row to the
+# writer (then the row is logged at ERROR instead), how long a batch is retried while the
+# database is unavailable, and where each process's writer reports its backlog.
+DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS = env_int("DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", 100)
+DOWNLOADS_LOG_RETRY_SECONDS = env_int("DOWNLOADS_LOG_RETRY_SECONDS", 30)
+DOWNLOADS_LOG_STATUS_DIR = env_str(
+    "DOWNLOADS_LOG_STATUS_DIR", os.path.join(tempfile.gettempdir(), "protected-downloads-log")
+)
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -28,3 +28,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# Each test run's download log writers report here, not in the machine's shared default.
+DOWNLOADS_LOG_STATUS_DIR = os.path.join(
+    tempfile.gettempdir(), f"protected-downloads-test-log-status-{os.getpid()}"
+)

@@ -180,9 +180,14 @@ def test_bob_gets_the_shared_samples_and_not_alices_own(demo, client):
     client.force_login(User.objects.get(username="bob"))
     shared = file_named("Harbour at dusk.png").get_download_url()
     private = file_named("résumé 2024.txt").get_download_url()
-    assert client.get(shared).status_code == 200
+    served = client.get(shared)
+    assert served.status_code == 200
+    served.getvalue()
     assert client.get(private).status_code == 404
-    # The log holds served downloads; a refused one left no row.
-    assert list(DownloadLog.objects.values_list("file_name", "status")) == [
-        ("Harbour at dusk.png", 200)
+    # The log holds the served download and the refused one, which names no file.
+    assert list(
+        DownloadLog.objects.order_by("pk").values_list("file_name", "status", "outcome", "file")
+    ) == [
+        ("Harbour at dusk.png", 200, "complete", file_named("Harbour at dusk.png").pk),
+        ("", 404, "denied", None),
     ]

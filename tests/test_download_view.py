@@ -263,13 +263,16 @@ def test_inline_only_for_safe_types(alice_client, make_file, content, name, inli
 def test_every_answer_is_logged(alice_client, alice, url, stored):
     from downloads.models import DownloadLog
 
-    alice_client.get(url, headers={"Range": "bytes=0-99"}, REMOTE_ADDR="192.0.2.7")
+    response = alice_client.get(url, headers={"Range": "bytes=0-99"}, REMOTE_ADDR="192.0.2.7")
+    # Written when the body ends (the server's close()), not before.
+    assert not DownloadLog.objects.exists()
+    response.getvalue()
     entry = DownloadLog.objects.get()
-    assert (entry.file, entry.user, entry.status, entry.range, entry.bytes_sent, entry.ip) == (
+    assert (entry.file, entry.user, entry.status, entry.range, entry.ip) == (
         stored,
         alice,
         206,
         "bytes=0-99",
-        100,
         "192.0.2.7",
     )
+    assert (entry.bytes_planned, entry.bytes_sent, entry.outcome) == (100, 100, "complete")

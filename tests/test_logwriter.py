@@ -22,12 +22,13 @@ def test_the_request_writes_nothing_and_the_writer_writes_its_row(
     stored = make_file(b"0123456789")
     client.force_login(alice)
     url = reverse("downloads:download", args=[stored.pk])
-    client.get(url)  # the access check is compiled on first use, once per process
+    client.get(url).getvalue()  # the access check is compiled on first use, once per process
     WRITER.flush()
     DownloadLog.objects.all().delete()
     # The session, the user, the access check: no INSERT in the request's thread.
     with django_assert_num_queries(3):
         response = client.get(url, headers={"Range": "bytes=2-5"}, REMOTE_ADDR="192.0.2.9")
+        assert response.getvalue() == b"2345"  # the body ends: the row is handed over
     assert response.status_code == 206
     WRITER.flush()
     entry = DownloadLog.objects.get()

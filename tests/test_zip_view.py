@@ -72,12 +72,16 @@ def test_text_is_deflated_and_then_there_is_no_length(alice_client, make_file):
 def test_each_file_is_logged_in_one_query(alice_client, alice, three_files):
     with CaptureQueriesContext(connection) as queries:
         response = alice_client.post(ZIP_URL, {"file": [str(stored.pk) for stored in three_files]})
+        assert not DownloadLog.objects.exists()  # written when the body ends
+        body_of(response)
     inserts = [
         q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "downloads_downloadlog"')
     ]
     assert len(inserts) == 1
-    body_of(response)
     logs = DownloadLog.objects.order_by("file_name")
+    assert {(log.outcome, log.bytes_sent == log.bytes_planned) for log in logs} == {
+        ("complete", True)
+    }
     assert [(log.file_name, log.user, log.status, log.delivery) for log in logs] == [
         ("photo.png", alice, 200, "zip"),
         ("report.pdf", alice, 200, "zip"),
@@ -91,11 +95,17 @@ def test_a_forbidden_file_fails_the_whole_request_like_a_missing_one(
 ):
     mine = make_file(PNG, "mine.png")
     not_mine = make_file(PNG, "carol's.png", owner=carol)
+    absent = uuid.uuid4()
     forbidden = alice_client.post(ZIP_URL, {"file": [str(mine.pk), str(not_mine.pk)]})
-    missing = alice_client.post(ZIP_URL, {"file": [str(mine.pk), str(uuid.uuid4())]})
+    missing = alice_client.post(ZIP_URL, {"file": [str(mine.pk), str(absent)]})
     assert forbidden.status_code == missing.status_code == 404
     assert forbidden.content == missing.content
-    assert not DownloadLog.objects.exists()
+    # Logged as denied, one row per id refused, naming no file: the answer says nothing more.
+    assert list(
+        DownloadLog.objects.order_by("pk").values_list(
+            "requested_id", "file", "status", "outcome", "delivery"
+        )
+    ) == [(not_mine.pk, None, 404, "denied", "zip"), (absent, None, 404, "denied", "zip")]
 
 
 def test_the_most_files_allowed_fit_in_one_form(alice_client, make_file, settings):

@@ -15,6 +15,7 @@ from django.http.response import HttpResponseBase
 
 from downloads.delivery.headers import file_headers
 from downloads.delivery.preflight import preflight
+from downloads.downloadlog import delegate_answer
 from downloads.faults import require_s3_object
 from downloads.models import StoredFile
 from downloads.storage import is_s3, presigned_url, stored_key
@@ -24,7 +25,7 @@ REDIRECT_CACHE_CONTROL = "private, no-store"
 
 
 def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpResponseBase:
-    answer, _ranges = preflight(request, stored)
+    answer, ranges = preflight(request, stored)
     if answer is not None:
         return answer
     storage = stored.file.storage
@@ -47,4 +48,7 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
     )
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = REDIRECT_CACHE_CONTROL
+    # For the download log: Django's answer is the redirect; the bytes asked of the bucket.
+    asked = stored.size if ranges is None else sum(end - start + 1 for start, end in ranges)
+    delegate_answer(response, response.status_code, asked)
     return response
