@@ -1,13 +1,25 @@
 """The download log's writer: rows leave the request at once and all of them reach the database."""
 
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection, transaction
 from django.urls import reverse
 
+from downloads import logwriter
+from downloads.logstatus import WriterStatus, publish_status
 from downloads.logwriter import WRITER, LogWriter
 from downloads.models import DownloadLog
+from tests.dbhold import database_outage, held_database
 from tests.servers import Gunicorn, login, make_live_user, server_env
 
 
@@ -111,10 +123,6 @@ for n in range(2000):
 
 @pytest.mark.integration
 def test_rows_still_queued_at_exit_are_written(transactional_db):
-    import os
-    import subprocess
-    import sys
-
     from tests.servers import ROOT, SECRET_KEY, database_url
 
     env = {
@@ -125,3 +133,164 @@ def test_rows_still_queued_at_exit_are_written(transactional_db):
     }
     subprocess.run([sys.executable, "-c", EXITING_PROCESS], cwd=ROOT, env=env, check=True)
     assert DownloadLog.objects.filter(file_name="at-exit.txt").count() == 2000
+
+
+# --- what the database refuses, for good or for now ----------------------------------------
+
+
+def refused_for_good() -> list[DownloadLog]:
+    """Rows no database takes: a negative status (a CHECK constraint), a byte count past 64 bits;
+    on PostgreSQL also an address its inet column refuses (a DataError), forced past
+    client_ip's validation."""
+    rows = [row(status=-1, file_name="negative.txt"), row(bytes_sent=2**70, file_name="huge.txt")]
+    if connection.vendor == "postgresql":
+        rows.append(row(ip="10.0.0.1:8080", file_name="bad-inet.txt"))
+    return rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_refused_for_good_are_isolated_logged_and_never_retried(alice, caplog):
+    writer = LogWriter(retry_seconds=60)
+    bad = refused_for_good()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="downloads.logwriter"):
+        writer.submit([row(user=alice, file_name="good-1.txt"), *bad])
+        writer.submit(row(user=alice, file_name="good-2.txt"))
+        writer.flush()
+    # Never retried: a retry waits at least 50 ms and says so at WARNING.
+    assert "retrying" not in caplog.text
+    assert time.monotonic() - started < 5  # answered, not stuck in back-off
+    assert sorted(DownloadLog.objects.values_list("file_name", flat=True)) == [
+        "good-1.txt",
+        "good-2.txt",
+    ]
+    assert (writer.status.written, writer.status.unwritable) == (2, len(bad))
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == len(bad)
+    for entry in bad:
+        (message,) = [m for m in errors if repr(entry.file_name) in m]
+        # Every field, so the row can be restored from the log by hand.
+        for field in ("at=", "user_id=", "ip=", "status=", "bytes_sent=", "outcome=", "delivery="):
+            assert field in message
+    writer.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_row_in_the_callers_transaction_leaves_the_transaction_usable(alice, caplog):
+    with transaction.atomic():
+        WRITER.submit([row(user=alice, file_name="kept.txt"), *refused_for_good()])
+        # The request's own transaction goes on: the bad rows failed inside savepoints.
+        assert DownloadLog.objects.filter(file_name="kept.txt").count() == 1
+    assert list(DownloadLog.objects.values_list("file_name", flat=True)) == ["kept.txt"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_is_retried_and_the_rows_written_after_it(alice, caplog):
+    writer = LogWriter(retry_seconds=120)
+    writer.submit(row(user=alice, file_name="before.txt"))
+    writer.flush()
+    with caplog.at_level(logging.WARNING, logger="downloads.logwriter"), database_outage():
+        for n in range(20):
+            writer.submit(row(user=alice, file_name=f"during-{n}.txt"))
+        # The writer tries, is refused, backs off. SQLite's busy handler itself waits 5 s for
+        # a lock before it refuses: the outage outlasts that.
+        time.sleep(6 if connection.vendor == "sqlite" else 1.5)
+    writer.stop()
+    assert "retrying" in caplog.text
+    assert DownloadLog.objects.filter(file_name__startswith="during-").count() == 20
+    assert writer.status.unwritable == 0
+    assert writer.status.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_given_up_after_the_retry_bound_and_logged(alice, caplog, monkeypatch):
+    monkeypatch.setattr(logwriter, "PG_STATEMENT_TIMEOUT_MS", 500)
+    writer = LogWriter(retry_seconds=1)
+    writer.submit(row(user=alice, file_name="warm.txt"))
+    writer.flush()
+    with caplog.at_level(logging.WARNING, logger="downloads.logwriter"), held_database():
+        writer.submit(row(user=alice, file_name="never.txt"))
+        # One try waits for the lock (SQLite's busy timeout, 5 s; PostgreSQL's statement
+        # timeout), then the bound is past: the row is given up, not retried forever.
+        deadline = time.monotonic() + 30
+        while writer.status.unwritable == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    writer.stop()
+    assert writer.status.unwritable == 1
+    assert "Download log row not written" in caplog.text
+    assert "'never.txt'" in caplog.text
+    assert not DownloadLog.objects.filter(file_name="never.txt").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stuck_database_never_holds_a_request_past_the_submit_timeout(
+    alice, caplog, settings, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(logwriter, "PG_STATEMENT_TIMEOUT_MS", 1000)
+    settings.DOWNLOADS_LOG_STATUS_DIR = str(tmp_path / "status")
+    writer = LogWriter(max_queued=2, submit_timeout=0.1, retry_seconds=120)
+    writer.submit(row(user=alice, file_name="warm.txt"))
+    writer.flush()
+    with caplog.at_level(logging.ERROR, logger="downloads.logwriter"), held_database():
+        writer.submit(row(user=alice, file_name="taken.txt"))
+        wait_until(lambda: writer.queued() == 0)  # the writer holds it, waiting on the lock
+        writer.submit(row(user=alice, file_name="queued-1.txt"))
+        writer.submit(row(user=alice, file_name="queued-2.txt"))
+        started = time.monotonic()
+        writer.submit(row(user=alice, file_name="overflow.txt", ip="192.0.2.44"))
+        waited = time.monotonic() - started
+        assert waited < 5  # 0.1 s asked; generous for a shared machine: "not hung"
+        assert writer.status.overflowed == 1
+        assert "'overflow.txt'" in caplog.text
+        assert "ip=192.0.2.44" in caplog.text
+        writer._publish(force=True)
+        out = io.StringIO()
+        call_command("download_log_status", stdout=out)
+        (line,) = [line for line in out.getvalue().splitlines() if str(os.getpid()) in line]
+        assert line.split()[:6] == [str(os.getpid()), "running", "2", "1", "1", "0"]
+    writer.stop()
+    names = set(DownloadLog.objects.values_list("file_name", flat=True))
+    assert names == {"warm.txt", "taken.txt", "queued-1.txt", "queued-2.txt"}
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_the_status_command_reads_every_process_and_says_which_exited(tmp_path, settings):
+    settings.DOWNLOADS_LOG_STATUS_DIR = str(tmp_path)
+    publish_status(WriterStatus(pid=os.getpid(), queued=3, written=10, last_error="boom"))
+    # A pid that no longer runs (a finished child).
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    publish_status(WriterStatus(pid=int(child.stdout), written=7, unwritable=2, stopped=True))
+    out = io.StringIO()
+    call_command("download_log_status", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:7] == [
+        "pid",
+        "state",
+        "queued",
+        "written",
+        "overflowed",
+        "unwritable",
+        "last",
+    ]
+    ours = next(line for line in lines if line.split()[0] == str(os.getpid()))
+    assert ours.split()[1:4] == ["running", "3", "10"]
+    assert ours.endswith("boom")
+    gone = next(line for line in lines if line.split()[0] == child.stdout.strip())
+    assert gone.split()[1:6] == ["exited", "0", "7", "0", "2"]
+    as_json = io.StringIO()
+    call_command("download_log_status", "--json", stdout=as_json)
+    assert {entry["pid"] for entry in json.loads(as_json.getvalue())} == {
+        os.getpid(),
+        int(child.stdout),
+    }
