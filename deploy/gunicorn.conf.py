@@ -7,6 +7,7 @@ gthread workers: the worker's main thread keeps sending heartbeats while other t
 
 import multiprocessing
 import os
+from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # gthread, hardened against stalled clients (deploy/worker.py says how; its limits are read from
@@ -43,7 +44,7 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,
 wsgi_app = "project.wsgi:application"
 
 
-def worker_exit(server: object, worker: object) -> None:
+def worker_exit(server: Any, worker: Any) -> None:
     """The download log, before the worker exits: rows for downloads still being sent (as far
     as they got), then every queued row, within the writer's deadline (10 s), so it ends before
     graceful_timeout's SIGKILL. `atexit` would come later, if at all."""
@@ -52,3 +53,4 @@ def worker_exit(server: object, worker: object) -> None:
 
     finish_open_bodies()
     WRITER.stop()
+    server.log.info("Download log written before worker %s exits", worker.pid)
