@@ -133,9 +133,11 @@ def test_django_answers_preconditions_and_416_before_redirecting(
 def test_the_redirect_is_logged(s3_mode, alice_client, alice, url, stored):
     from downloads.models import DownloadLog
 
-    alice_client.get(url)
+    alice_client.get(url, headers={"Range": "bytes=0-4"})
     entry = DownloadLog.objects.get()
     assert (entry.file, entry.user, entry.status, entry.delivery) == (stored, alice, 302, "s3")
+    # The bucket sends the bytes: the row says they were handed over, and how many were asked.
+    assert (entry.outcome, entry.bytes_planned, entry.bytes_sent) == ("handed_over", 5, 5)
 
 
 def test_s3_mode_refuses_local_files(settings, alice_client, make_file):
