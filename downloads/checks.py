@@ -34,6 +34,8 @@ _LOWER_BOUNDS = [
     ("SECURE_HSTS_SECONDS", 0, "downloads.E023"),
     # DOWNLOADS_LOGIN_FAILURE_LIMIT: 0 would lock everyone out at their first mistake.
     ("AXES_FAILURE_LIMIT", 1, "downloads.E031"),
+    ("DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", 0, "downloads.E040"),
+    ("DOWNLOADS_LOG_RETRY_SECONDS", 0, "downloads.E041"),
 ]
 
 

@@ -34,6 +34,8 @@ def test_the_shipped_configuration_passes(settings):
         ("DOWNLOADS_MAX_REQUEST_BODY_BYTES", 1000, "downloads.E030"),
         ("AXES_FAILURE_LIMIT", 0, "downloads.E031"),
         ("AXES_COOLOFF_TIME", timedelta(seconds=30), "downloads.E032"),
+        ("DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", -1, "downloads.E040"),
+        ("DOWNLOADS_LOG_RETRY_SECONDS", -1, "downloads.E041"),
     ],
 )
 def test_check_errors(settings, setting, value, check_id):
