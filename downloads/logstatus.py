@@ -57,6 +57,19 @@ def publish_status(status: WriterStatus) -> None:
         logger.warning("Download log: cannot write the writer's status in %s: %s", directory, error)
 
 
+# The file of a process that has exited is kept this long (its last counters), then removed by
+# the next writer to start, so restarted workers do not pile up files.
+KEEP_EXITED_SECONDS = 7 * 24 * 3600
+
+
+def prune_exited(directory: Path | None = None) -> None:
+    cutoff = time.time() - KEEP_EXITED_SECONDS
+    for status in read_statuses(directory):
+        updated = status.get("updated_at")
+        if not status["alive"] and isinstance(updated, int | float) and updated < cutoff:
+            (directory or status_dir()).joinpath(f"{status['pid']}.json").unlink(missing_ok=True)
+
+
 def read_statuses(directory: Path | None = None) -> list[dict[str, object]]:
     """Every process's last status, by process id, each with `alive` added."""
     found: list[dict[str, object]] = []

@@ -50,7 +50,7 @@ from django.db import (
     transaction,
 )
 
-from downloads.logstatus import WriterStatus, publish_status
+from downloads.logstatus import WriterStatus, prune_exited, publish_status
 from downloads.models import DownloadLog, StoredFile
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ class LogWriter:
             self._thread.start()
 
     def _run(self) -> None:
+        prune_exited()
         try:
             stop = False
             while not stop:

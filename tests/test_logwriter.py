@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 
 from downloads import logwriter
-from downloads.logstatus import WriterStatus, publish_status
+from downloads.logstatus import WriterStatus, prune_exited, publish_status
 from downloads.logwriter import WRITER, LogWriter
 from downloads.models import DownloadLog
 from tests.dbhold import database_outage, held_database
@@ -294,3 +294,23 @@ def test_the_status_command_reads_every_process_and_says_which_exited(tmp_path, 
         os.getpid(),
         int(child.stdout),
     }
+
+
+def test_files_of_processes_long_exited_are_pruned(tmp_path, settings):
+    status_dir = tmp_path / "status"
+    settings.DOWNLOADS_LOG_STATUS_DIR = str(status_dir)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True
+    )
+    gone = int(child.stdout)
+    publish_status(WriterStatus(pid=gone, stopped=True))
+    publish_status(WriterStatus(pid=os.getpid()))
+    prune_exited()
+    assert sorted(path.name for path in status_dir.iterdir()) == sorted(
+        [f"{gone}.json", f"{os.getpid()}.json"]
+    )
+    status = json.loads((status_dir / f"{gone}.json").read_text())
+    status["updated_at"] -= 8 * 24 * 3600
+    (status_dir / f"{gone}.json").write_text(json.dumps(status))
+    prune_exited()
+    assert [path.name for path in status_dir.iterdir()] == [f"{os.getpid()}.json"]
