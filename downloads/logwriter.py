@@ -245,12 +245,14 @@ class LogWriter:
             self._publish()
             time.sleep(wait)
 
-    def _write_now(self, pending: list[DownloadLog]) -> None:
+    def _write_now(self, pending: list[DownloadLog], *, own_transaction: bool = True) -> None:
         """One INSERT for all; if the database refuses it for good, one row at a time. Rows
         written (or given up) leave `pending`; a transient error leaves the rest in it."""
         try:
             with transaction.atomic(using=_database()):
-                _limit_statement_time()
+                if own_transaction:
+                    # Not in the caller's: SET LOCAL would outlive the savepoint.
+                    _limit_statement_time()
                 _insert_many(pending)
         except TRANSIENT:
             raise
@@ -283,7 +285,7 @@ class LogWriter:
     def _write_in_transaction(self, rows: list[DownloadLog]) -> None:
         pending = list(rows)
         try:
-            self._write_now(pending)
+            self._write_now(pending, own_transaction=False)
         except DatabaseError as error:
             # No retry: the caller's transaction cannot wait for the database to come back.
             self._note_error(error)
