@@ -17,16 +17,18 @@ What it promises, and what it never does:
   are lost, each logged at ERROR with all its fields and counted as unwritable. A row whose file
   or user was deleted meanwhile is kept without that link, as SET_NULL would have done.
 - A database that is down, restarting or locked (OperationalError) is retried with back-off for
-  at most DOWNLOADS_LOG_RETRY_SECONDS per batch (EXIT_DEADLINE_SECONDS while stopping); then the
+  at most DOWNLOADS_LOG_RETRY_SECONDS per batch (less once stopping); then the
   batch is logged at ERROR and counted. Never forever.
 - Every STATUS_INTERVAL_SECONDS, and at stop, the writer writes its counters to
-  `<DOWNLOADS_LOG_STATUS_DIR>/<pid>.json` (downloadlog_status.py); `manage.py download_log_status`
+  `<DOWNLOADS_LOG_STATUS_DIR>/<pid>.json` (logstatus.py); `manage.py download_log_status`
   prints every process's.
 - `stop()` writes what is queued within a deadline: gunicorn's worker_exit hook calls it
   (deploy/gunicorn.conf.py), `atexit` too. Only a process killed outright loses what it queued.
 
-Rows inside the caller's transaction (ATOMIC_REQUESTS, the test suite) go through the same code
-in that transaction, once, without retries: they commit or roll back with it.
+Rows handed over inside a transaction (the test suite; a denied request under ATOMIC_REQUESTS)
+go through the same code in that transaction, in savepoints, once, without retries: they commit
+or roll back with it. (A download's row comes from the response's close(), after the request's
+transaction has ended, so it takes the queue.)
 """
 
 import atexit
@@ -362,8 +364,11 @@ def _insert(row: DownloadLog) -> bool:
     # A failed save may have handed out an id that its rollback took back.
     row.pk = None
     row._state.adding = True
+    own_transaction = not connections[_database()].in_atomic_block
     try:
         with transaction.atomic(using=_database()):
+            if own_transaction:
+                _limit_statement_time()
             row.save(force_insert=True)
     except IntegrityError:
         return False
