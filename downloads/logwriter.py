@@ -25,10 +25,11 @@ What it promises, and what it never does:
 - `stop()` writes what is queued within a deadline: gunicorn's worker_exit hook calls it
   (deploy/gunicorn.conf.py), `atexit` too. Only a process killed outright loses what it queued.
 
-Rows handed over inside a transaction (the test suite; a denied request under ATOMIC_REQUESTS)
-go through the same code in that transaction, in savepoints, once, without retries: they commit
-or roll back with it. (A download's row comes from the response's close(), after the request's
-transaction has ended, so it takes the queue.)
+Rows handed over inside a transaction (the test suite) go through the same code in that
+transaction, in savepoints, once, without retries: they commit or roll back with it. A
+download's row comes from the response's close(), after the request has ended, and the
+download views are exempt from ATOMIC_REQUESTS, so a denied request's row never rolls back with
+its 404.
 """
 
 import atexit

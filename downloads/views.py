@@ -5,6 +5,7 @@ Access is decided in access.py, bytes in delivery/."""
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -48,6 +49,9 @@ def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
     )
 
 
+# Never in a request-wide transaction (ATOMIC_REQUESTS): the view only reads, and a denied
+# request's log row must not roll back with its 404.
+@transaction.non_atomic_requests
 @require_safe
 def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
     # Any id reaches the view (urls.py), so a malformed one is logged as denied too.

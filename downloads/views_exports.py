@@ -9,6 +9,7 @@ both as a short page with a way back; a forbidden or missing id makes the whole 
 from collections.abc import Sequence
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -31,6 +32,8 @@ from downloads.selection import (
 )
 
 
+# As the download view: it only reads, and denied rows must not roll back with the 404.
+@transaction.non_atomic_requests
 @require_POST
 def download_zip(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     query = request.POST.get("q", "")

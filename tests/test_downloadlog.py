@@ -212,3 +212,19 @@ def test_bodies_still_open_at_exit_are_logged_as_far_as_they_got_and_only_once(r
     assert (row.outcome, row.bytes_sent) == (Outcome.ABORTED, 256 * 1024)
     close_as_a_server_does(response)  # a close() that comes after all writes nothing more
     assert DownloadLog.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_denied_rows_survive_atomic_requests(client, alice, carols_file, settings):
+    settings.DATABASES["default"]["ATOMIC_REQUESTS"] = True
+    client.force_login(alice)
+    try:
+        assert client.get(reverse("downloads:download", args=[carols_file.pk])).status_code == 404
+        assert client.post("/files.zip", {"file": [str(carols_file.pk)]}).status_code == 404
+    finally:
+        settings.DATABASES["default"]["ATOMIC_REQUESTS"] = False
+    WRITER.flush()
+    assert list(DownloadLog.objects.order_by("pk").values_list("requested_id", "delivery")) == [
+        (carols_file.pk, "django"),
+        (carols_file.pk, "zip"),
+    ]
