@@ -26,6 +26,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config as BotoConfig
+from django.conf import settings as django_settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.db import connection
@@ -139,6 +140,8 @@ def server_env(media_root: Path, static_root: Path, **extra: str) -> dict[str, s
         "MEDIA_ROOT": str(media_root),
         "STATIC_ROOT": str(static_root),
         "GUNICORN_ACCESSLOG": "",
+        # The servers' download log writers report where this test run's do (tests/settings.py).
+        "DOWNLOADS_LOG_STATUS_DIR": django_settings.DOWNLOADS_LOG_STATUS_DIR,
         **extra,
     }
 

@@ -14,6 +14,7 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 
+from downloads.logstatus import read_statuses
 from downloads.models import DownloadLog, Outcome, StoredFile
 from tests.dbhold import held_database
 from tests.servers import Gunicorn, login, make_live_user, server_env
@@ -229,6 +230,10 @@ def test_a_worker_told_to_stop_writes_every_row_and_the_one_in_flight(
             time.sleep(0.1)
         assert not Path(f"/proc/{worker}").exists(), "the worker did not exit"
         assert f"Download log written before worker {worker} exits" in server.log()
+        # The exited worker's last status, as an operator reads it from another process.
+        (status,) = [s for s in read_statuses(tmp_path / "status") if s["pid"] == worker]
+        assert (status["alive"], status["written"], status["unwritable"]) == (False, 21, 0)
+        assert status["queued"] == status["overflowed"] == 0
     finally:
         server.stop()
     rows = list(DownloadLog.objects.order_by("pk"))
