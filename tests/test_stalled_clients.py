@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 
 from bench.stall import KINDS, Stallers, is_open, probe
-from downloads.models import StoredFile
+from downloads.models import DownloadLog, StoredFile
 from tests.livefiles import storage_setting
 from tests.servers import Gunicorn, Nginx, Stack, login, make_live_user, server_env
 
@@ -138,11 +138,23 @@ def stall_and_probe(base_url: str, files: dict[str, StoredFile], download: int =
         still_open = stallers.open_counts()
     finally:
         stallers.close()
+        _wait_for_download_rows(files["big"], PER_KIND)
     print(f"\n{base_url}: 4 x {PER_KIND} stalled; {probes.summary()}; still open {still_open}")
     assert probes.statuses == [200, download] * (PROBES // 2), probes.summary()
     # The stalls were in place while the probes ran: the server had closed (almost) none.
     for kind in KINDS:
         assert still_open[kind] >= PER_KIND // 2, (kind, still_open)
+
+
+def _wait_for_download_rows(big: StoredFile, count: int, within: float = 30.0) -> None:
+    """Rows are written when a download's body ends: the stalled ones end as their sockets close,
+    and the server writes their rows while the test's database is about to be flushed (on
+    PostgreSQL the flush and those INSERTs deadlock). Wait until they are in."""
+    deadline = time.monotonic() + within
+    while DownloadLog.objects.filter(file=big).count() < count:
+        if time.monotonic() > deadline:
+            return  # the assertions say what went wrong; the flush may still race
+        time.sleep(0.2)
 
 
 def test_gunicorn_alone_answers_others_while_256_clients_stall(make_run_gunicorn, local_files):
