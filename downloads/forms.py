@@ -21,8 +21,6 @@ class StoredFileForm(forms.ModelForm):
 
     def clean_file(self) -> File:
         upload: File = self.cleaned_data["file"]
-        if self.storage_error:
-            raise forms.ValidationError(self.storage_error)
         limit = settings.DOWNLOADS_MAX_UPLOAD_BYTES
         if upload and upload.size is not None and upload.size > limit:
             raise forms.ValidationError(
@@ -41,6 +39,11 @@ class StoredFileForm(forms.ModelForm):
         if upload is not None and not cleaned.get("name"):
             # The uploaded name becomes the shown name: cleaned the same way as a typed one.
             cleaned["name"] = visible_text(upload.name or "").strip() or "download"
+        if self.storage_error:
+            # Whatever else the file field said (an upload refused while the request was read
+            # arrives as no file at all: "required"), this is why.
+            self.errors.pop("file", None)
+            self.add_error("file", self.storage_error)
         return cleaned
 
 

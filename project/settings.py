@@ -194,6 +194,11 @@ elif DOWNLOADS_STORAGE != "local":
 
 # Uploads larger than this are streamed to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads spooled to a full disk become a form error (downloads/uploads.py), not a 500.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "downloads.uploads.TemporaryFileUploadHandler",
+]
 DOWNLOADS_MAX_UPLOAD_BYTES = env_int("DOWNLOADS_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Any other request body (a login, a zip of 1,000 ticked files: ~43 KB) is refused past this with
 # a 413, before it is read (downloads/bodylimit.py).

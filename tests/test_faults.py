@@ -417,6 +417,23 @@ def test_disk_full_during_an_admin_upload_is_a_form_error_leaving_no_bytes(
     assert len(list(stored_keys(small_disk))) == 1
 
 
+def test_a_full_upload_temp_dir_is_a_form_error_leaving_nothing(
+    settings, admin_client, alice, small_disk, tmp_path
+):
+    # The upload is spooled to FILE_UPLOAD_TEMP_DIR while the request is parsed, before the view:
+    # that disk filling up was a 500.
+    settings.FILE_UPLOAD_TEMP_DIR = str(small_disk)
+    big = SimpleUploadedFile("big.bin", b"x" * (3 * 1024 * 1024))
+    response = admin_client.post(ADD_URL, file_form(alice, big))
+    assert response.status_code == 200
+    assert "no room left" in form_errors(response)
+    assert not StoredFile.objects.exists()
+    assert list(small_disk.iterdir()) == []  # the half-spooled upload is gone
+    small = SimpleUploadedFile("small.txt", b"fits")
+    response = admin_client.post(ADD_URL, file_form(alice, small))
+    assert response.status_code == 302, form_errors(response)
+
+
 def test_enospc_is_told_apart_from_other_write_errors():
     from downloads.faults import storage_write_message
 
