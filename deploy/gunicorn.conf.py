@@ -16,13 +16,25 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "deploy.worker.StallProofWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
-# Connections one worker holds at most: its threads plus a few idle keep-alive ones. Left at
-# gunicorn's 1000, whichever worker wakes first takes every connection of a burst (nginx's pool
-# of upstream connections, a load tester) and keeps them while they stay alive: one process, one
-# core, the other idle. `make bench`, 1 KiB downloads, 10 runs of 16 keep-alive connections:
-# 5 of 10 runs at ~400 requests/s (all 16 on one worker), the rest at ~1,250; capped at 12 per
-# worker, all 10 between 1,160 and 1,430. More clients wait in the listen queue, not on a GIL.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", threads + threads // 2))
+# One listening socket per worker (SO_REUSEPORT; gunicorn then opens them in the workers): the
+# kernel spreads new connections evenly over the workers. With one shared socket, whichever
+# worker woke first took every connection of a burst (nginx's upstream connections, a load
+# tester) and kept them while they stayed alive: one process, one core, the other idle
+# (`make bench`, 1 KiB downloads, 16 keep-alive connections: 5 of 10 runs at ~400 requests/s
+# against ~1,250). Capping connections per worker (12) fixed that, but then connections beyond
+# the 24 slots waited in the listen queue behind kept-alive ones, served again and again:
+# `make soak` at 256 connections, p99 4.6-23x the 16-connection figure. A worker that dies
+# takes the connections still queued on its socket with it (reset), unless the kernel migrates
+# them (sysctl net.ipv4.tcp_migrate_req=1, Linux 5.14+). GUNICORN_REUSE_PORT=0 shares one socket.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
+# Requests one worker works on or holds ready for a thread; idle kept-alive connections and
+# ones still sending their head are not counted (GUNICORN_MAX_CLIENTS caps those). A worker
+# that stops accepting leaves its share of new connections waiting in its own socket's queue,
+# so with reuse_port the default never stops it first; with one shared socket the old cap is
+# the only balance there is.
+worker_connections = int(
+    os.environ.get("GUNICORN_WORKER_CONNECTIONS", 1000 if reuse_port else threads + threads // 2)
+)
 # A worker silent this long is dead; with gthread a busy download thread does not silence it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 graceful_timeout = 30

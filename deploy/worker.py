@@ -16,9 +16,9 @@ therefore stopped the app. Here, with the same threads and the same gthread mach
   socket.sendfile() leaves the file at start + bytes really sent, as the download log expects.
 - A thread waiting on its client (a slow reader, a slow upload) gives its place to another
   request: `GUNICORN_THREADS` requests are worked on at once, and up to `GUNICORN_WAITING_THREADS`
-  more threads may wait on clients. `worker_connections` still caps the connections a worker
-  works for (its balancing job, see gunicorn.conf.py), not counting connections still sending
-  their head or waiting on their client; `GUNICORN_MAX_CLIENTS` caps them all.
+  more threads may wait on clients. `worker_connections` caps the requests a worker works on or
+  holds ready for a thread, not connections idle between requests, still sending their head or
+  waiting on their client; `GUNICORN_MAX_CLIENTS` caps them all.
 
 Plain HTTP/1.1 only, which is what the shipped configuration serves (TLS ends at nginx).
 """
@@ -272,11 +272,15 @@ class StallProofWorker(ThreadWorker):
             max_workers=self.cfg.threads + self.limits.waiting_threads
         )
 
-    # --- accepting: the balancing cap counts the connections this worker works for ----------
+    # --- accepting: `worker_connections` counts the requests this worker works on ------------
 
     def set_accept_enabled(self, enabled: bool) -> None:
         # gthread's run() offers `nr_conns < worker_connections`; the decision is made here.
-        busy = self.nr_conns - len(self.incoming) - self.waiting
+        # Connections idle between requests, still sending their head, or whose thread waits on
+        # them cost this worker nothing but a file descriptor: only GUNICORN_MAX_CLIENTS caps
+        # them. Refusing them would leave them in the accept queue, behind the kept-alive
+        # connections it is serving again and again (the unfairness bench.soak measured).
+        busy = self.nr_conns - len(self.incoming) - self.waiting - len(self.keepalived_conns)
         wanted = (
             self.alive
             and busy < self.worker_connections

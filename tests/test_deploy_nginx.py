@@ -4,6 +4,7 @@ nginx besides downloads (static files, the proxy, limits)."""
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,23 @@ def test_nginx_accepts_the_rendered_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+def test_nginx_lets_idle_upstream_connections_go_before_gunicorn_does(settings, tmp_path):
+    from tests.test_gunicorn_config import load
+
+    text = render(from_settings(listen="8080", upstream="127.0.0.1:8000", run_dir=tmp_path))
+    upstream = re.search(r"upstream protected_downloads_app \{(.*?)\n    \}", text, re.S)
+    assert upstream is not None
+    idle = re.search(r"^\s*keepalive_timeout (\d+)s;", upstream[1], re.M)
+    pool = re.search(r"^\s*keepalive (\d+);", upstream[1], re.M)
+    assert idle is not None
+    assert pool is not None
+    # Else nginx may send a request on a connection gunicorn is closing as idle (a 502 for a
+    # POST, which nginx does not retry).
+    assert int(idle[1]) < load().keepalive
+    # A pool as large as the requests in flight under load, so they do not reconnect each time.
+    assert int(pool[1]) >= 64
 
 
 # --- the rendered file in a real nginx ---------------------------------------------------------

@@ -54,8 +54,17 @@ def test_stall_limits_come_from_the_environment(monkeypatch):
         Limits.from_environ()
 
 
-def test_no_worker_can_take_every_connection():
+def test_no_worker_can_take_every_connection(monkeypatch):
+    monkeypatch.delenv("GUNICORN_REUSE_PORT", raising=False)
+    monkeypatch.delenv("GUNICORN_WORKER_CONNECTIONS", raising=False)
     config = load()
-    # Room for each thread and a few idle keep-alive connections, and no more: connections
-    # spread over the workers instead of piling onto whichever woke first.
+    # A listening socket per worker: the kernel spreads connections over the workers
+    # (tests/test_worker_balance.py), so no worker needs to turn any away before
+    # GUNICORN_MAX_CLIENTS.
+    assert config.reuse_port is True
+    assert config.worker_connections >= Limits().max_clients
+    # With one shared socket, the cap on connections per worker is the only balance left.
+    monkeypatch.setenv("GUNICORN_REUSE_PORT", "0")
+    config = load()
+    assert config.reuse_port is False
     assert config.threads < config.worker_connections <= 2 * config.threads

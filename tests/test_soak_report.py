@@ -149,3 +149,12 @@ def test_the_table_has_a_line_per_run_and_the_json_every_figure():
     }
     assert payload["start"]["gunicorn"][0]["fds"] == 30
     json.dumps(payload)
+
+
+def test_the_workers_cpu_split_is_shares_of_their_sum_largest_first():
+    from bench.soak import balance
+
+    assert balance.split([3.0, 1.0]) == (0.75, 0.25)
+    assert balance.describe(balance.split([1.0, 3.0])) == "75/25%"
+    assert balance.split([0.0, 0.0]) == ()
+    assert balance.describe(()) == "—"

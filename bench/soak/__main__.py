@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             + ", ".join(f"{kind} {weight}" for kind, weight in mix.WEIGHTS.items())
             + ". RSS and fds: all workers summed, before -> after the run. Accept queue:"
             " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples)."
+            " Workers' CPU split: each gunicorn worker's share of the CPU time they used."
             " Others' CPU: share of the machine other processes used during the run.",
         ]
         print(report.render(results, labels, found, notes))

@@ -1,8 +1,10 @@
-"""How many connections wait, not yet accepted, on gunicorn's listening socket during a run.
+"""How many connections wait, not yet accepted, on gunicorn's listening sockets during a run.
 
-A gthread worker stops accepting once it holds `worker_connections` connections, kept-alive
-idle ones included; whoever connects after that waits in the kernel's accept queue until a slot
-frees. For a listening socket, /proc/net/tcp's rx_queue is that queue's current length.
+A gthread worker stops accepting once it works on `worker_connections` requests (plain gthread:
+holds that many connections, kept-alive idle ones included); whoever connects after that waits
+in the kernel's accept queue until a slot frees. For a listening socket, /proc/net/tcp's
+rx_queue is that queue's current length; with `reuse_port` each worker has its own socket on the
+port, and the queues are summed.
 """
 
 import threading

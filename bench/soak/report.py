@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.report import markdown_table
-from bench.soak import footprint
+from bench.soak import balance, footprint
 from bench.soak.run import RunResult
 
 # Each arrangement's first run is its baseline (16 connections unless asked otherwise, the figure
@@ -26,6 +26,7 @@ HEADER = [
     "non-2xx/3xx",
     "sock err",
     "accept queue",
+    "workers' CPU split",
     "gunicorn RSS MiB",
     "gunicorn fds",
     "nginx RSS MiB",
@@ -162,6 +163,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 _statuses(outcome.unexpected_statuses),
                 str(outcome.socket_errors),
                 f"{result.accept_queue_mean:.0f} / {result.accept_queue_max}",
+                balance.describe(result.worker_shares),
                 gunicorn_rss,
                 _change(footprint.total_fds(start.gunicorn), footprint.total_fds(end.gunicorn)),
                 _change(footprint.total_rss(start.nginx), footprint.total_rss(end.nginx)),

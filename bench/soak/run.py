@@ -10,6 +10,7 @@ from bench.soak import footprint, mix
 from bench.soak.accounting import Rows, Verdict, outcomes_between, settle
 from bench.soak.arrangements import Arrangement
 from bench.soak.backlog import QueueWatch
+from bench.soak.balance import WorkerShares
 
 # Longer than any answer should take (nginx gives up on the app at 60 s): wrk records no latency
 # for a request past its timeout, and the slowest answers are what the soak is about.
@@ -31,6 +32,8 @@ class RunResult:
     # Connections waiting to be accepted by gunicorn, sampled during the run: longest, mean.
     accept_queue_max: int = 0
     accept_queue_mean: float = 0.0
+    # Each gunicorn worker's share of the CPU time the workers used during the run.
+    worker_shares: tuple[float, ...] = ()
 
     @property
     def downloads(self) -> Verdict:
@@ -73,6 +76,7 @@ def soak(
     with (
         procstat.ForeignLoad(lambda: [pid for s in ours for pid in s.pids()]) as foreign,
         QueueWatch(arrangement.app.port) as queue,
+        WorkerShares(arrangement.app) as shares,
     ):
         result = wrk.run(
             arrangement.entry.url + "/",
@@ -98,4 +102,5 @@ def soak(
         foreign_cpu_share=foreign.share,
         accept_queue_max=queue.longest,
         accept_queue_mean=queue.mean,
+        worker_shares=shares.shares,
     )
