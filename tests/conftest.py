@@ -1,14 +1,47 @@
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.management.base import CommandError
+from django.core.management.commands import flush
+from django.db import OperationalError
 
 from downloads.models import StoredFile
 from tests.stored import store_file
 
 pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles"]
+
+FLUSH_TRIES = 5
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_outlasts_live_log_writers() -> Iterator[None]:
+    """A live server writes a download's log row when the body ends, which can be just after
+    the test has read the last byte and begun flushing the database. On PostgreSQL the flush's
+    TRUNCATE and that INSERT can deadlock, and the flush may be the one refused: it is tried
+    again (the writer retries its side by itself)."""
+    handle = flush.Command.handle
+
+    def handle_with_retries(self: flush.Command, *args: Any, **options: Any) -> Any:
+        for attempt in range(1, FLUSH_TRIES + 1):
+            try:
+                return handle(self, *args, **options)
+            except CommandError as error:
+                deadlock = isinstance(error.__cause__, OperationalError) and "deadlock" in str(
+                    error.__cause__
+                )
+                if not deadlock or attempt == FLUSH_TRIES:
+                    raise
+                time.sleep(0.2 * attempt)
+        return None
+
+    flush.Command.handle = handle_with_retries  # type: ignore[method-assign]
+    yield
+    flush.Command.handle = handle  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
