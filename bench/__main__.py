@@ -4,7 +4,6 @@ import argparse
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from urllib.parse import urlencode
 
 from bench import client, files, measure, procstat, report, servers, stall, workspace
 from bench.rows import Row, Stacks, make_rows
+from bench.signals import stop_on_signals
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOOLS = ("wrk", "curl")
@@ -289,14 +289,8 @@ def machine() -> dict[str, object]:
     }
 
 
-def _stop(signum: int, frame: object) -> None:
-    # Unwinds through run()'s `finally`: servers stopped, workspace removed.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals()
     return run(parse_args(argv))
 
 

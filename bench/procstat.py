@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
@@ -75,27 +76,22 @@ def open_fds(pid: int) -> int:
         return 0
 
 
-class RssWatch:
-    """Samples the resident memory of some processes while a block runs.
+class Sampler:
+    """Calls `sample()` every `interval` seconds on a thread of its own while a block runs."""
 
-    `before` is each process's RSS on entry, `peak` the highest seen; `growth` is the largest
-    rise of any one process, the figure that says whether a download is buffered in memory.
-    """
-
-    def __init__(self, pids: list[int], interval: float = 0.01) -> None:
-        self.pids = pids
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.before = {pid: rss_bytes(pid) for pid in pids}
-        self.peak = dict(self.before)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            for pid in self.pids:
-                self.peak[pid] = max(self.peak[pid], rss_bytes(pid))
+            self.sample()
 
-    def __enter__(self) -> "RssWatch":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -107,8 +103,33 @@ class RssWatch:
     ) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class RssWatch(Sampler):
+    """Samples the resident memory of some processes while a block runs.
+
+    `before` is each process's RSS on entry, `peak` the highest seen; `growth` is the largest
+    rise of any one process, the figure that says whether a download is buffered in memory.
+    """
+
+    def __init__(self, pids: list[int], interval: float = 0.01) -> None:
+        super().__init__(interval)
+        self.pids = pids
+        self.before = {pid: rss_bytes(pid) for pid in pids}
+        self.peak = dict(self.before)
+
+    def sample(self) -> None:
         for pid in self.pids:
             self.peak[pid] = max(self.peak[pid], rss_bytes(pid))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, traceback)
+        self.sample()
 
     @property
     def before_mib(self) -> float:

@@ -32,7 +32,7 @@ class TemporaryFileUploadHandler(uploadhandler.TemporaryFileUploadHandler):
     def _refuse(self, error: OSError) -> None:
         self.upload_interrupted()
         if self.request is not None:
-            self.request.storage_write_error = storage_write_message(error)
+            self.request.storage_write_error = storage_write_message(error)  # type: ignore[attr-defined]
         # Skip this file, not the request: the fields after it (the grants' management form)
         # must still arrive for the form to be shown again with its error.
         raise uploadhandler.SkipFile

@@ -143,3 +143,18 @@ def live_sessions() -> Callable[[Stack], requests.Session]:
         return sessions[stack.name]
 
     return session_for
+
+
+@pytest.fixture(scope="module")
+def live_for(
+    live_stack: Callable[[str], Stack],
+    live_files: Callable[[str], dict[str, StoredFile]],
+    live_sessions: Callable[[Stack], requests.Session],
+) -> Callable[[str], Live]:
+    """A stack by name with its files and a logged-in session."""
+
+    def make(name: str) -> Live:
+        stack = live_stack(name)
+        return Live(stack=stack, session=live_sessions(stack), files=live_files(stack.storage))
+
+    return make

@@ -11,21 +11,11 @@ from django.utils.http import http_date
 
 from downloads.models import StoredFile
 from tests.contract_cases import BODY
-from tests.livefiles import PASSWORD, USER, Live
+from tests.livefiles import PASSWORD, USER
 from tests.servers import RATE_LIMIT, S3_SECRET_KEY, S3_URL_EXPIRY, login, make_live_user
 from tests.sigv4 import signature_is_valid
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def live_for(live_stack, live_files, live_sessions):
-    def make(name: str) -> Live:
-        stack = live_stack(name)
-        files = live_files(stack.storage)
-        return Live(stack=stack, session=live_sessions(stack), files=files)
-
-    return make
 
 
 def nginx_fetches(received: list[dict]) -> list[dict]:

@@ -13,16 +13,6 @@ from tests.livefiles import USER, Live, _stored, storage_setting
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def live_for(live_stack, live_files, live_sessions):
-    def make(name: str) -> Live:
-        stack = live_stack(name)
-        files = live_files(stack.storage)
-        return Live(stack=stack, session=live_sessions(stack), files=files)
-
-    return make
-
-
 @pytest.fixture
 def fresh_file(request, django_db_blocker: Any, live_media):
     """A file of the live user's in a stack's storage, made for this test alone."""

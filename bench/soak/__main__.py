@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from bench import files, servers, workspace
 from bench.__main__ import log_in, machine, prepare_django
+from bench.signals import stop_on_signals
 from bench.soak import accounting, arrangements, check, mix, report
 from bench.soak.run import RunResult, soak
 
@@ -187,14 +187,8 @@ def run(args: argparse.Namespace) -> int:
         ws.remove()
 
 
-def _stop(signum: int, frame: object) -> None:
-    # Unwinds through run()'s `finally`: servers stopped, workspace removed.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals()
     return run(parse_args(argv))
 
 

@@ -7,9 +7,9 @@ rx_queue is that queue's current length; with `reuse_port` each worker has its o
 port, and the queues are summed.
 """
 
-import threading
 from pathlib import Path
-from types import TracebackType
+
+from bench.procstat import Sampler
 
 LISTEN = "0A"
 
@@ -30,32 +30,16 @@ def accept_queue(port: int) -> int:
     return waiting
 
 
-class QueueWatch:
+class QueueWatch(Sampler):
     """Samples the accept queue of `port` while a block runs: its longest and its mean."""
 
     def __init__(self, port: int, interval: float = 0.1) -> None:
+        super().__init__(interval)
         self.port = port
-        self.interval = interval
         self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.samples.append(accept_queue(self.port))
-
-    def __enter__(self) -> "QueueWatch":
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.samples.append(accept_queue(self.port))
 
     @property
     def longest(self) -> int:

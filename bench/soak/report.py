@@ -1,9 +1,9 @@
 """The soak's table, its targets (issue 8: fair under many clients) and its JSON."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
-from bench.report import markdown_table
+from bench.report import Target, markdown_table
 from bench.soak import balance, footprint
 from bench.soak.run import RunResult
 
@@ -54,14 +54,6 @@ def rps_ratio(result: RunResult, base: RunResult | None) -> float | None:
     if base is None or not base.outcome.requests_per_s:
         return None
     return result.outcome.requests_per_s / base.outcome.requests_per_s
-
-
-@dataclass(frozen=True)
-class Target:
-    what: str
-    value: float | None
-    goal: str
-    met: bool
 
 
 def targets(results: list[RunResult]) -> list[Target]:
