@@ -155,6 +155,7 @@ def live_for(
 
     def make(name: str) -> Live:
         stack = live_stack(name)
-        return Live(stack=stack, session=live_sessions(stack), files=live_files(stack.storage))
+        files = live_files(stack.storage)  # makes the user the session logs in as
+        return Live(stack=stack, session=live_sessions(stack), files=files)
 
     return make
