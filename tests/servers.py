@@ -153,12 +153,13 @@ def make_live_user(username: str, password: str, **fields: object) -> User:
     )
 
 
-def login(base_url: str, username: str, password: str) -> requests.Session:
-    """Log in through the login form, as a browser would, and return the cookie-carrying session."""
+def login_attempt(
+    base_url: str, username: str, password: str, timeout: float = 30
+) -> tuple[requests.Session, requests.Response]:
+    """Post the login form once, as a browser would (CSRF cookie and token from the page)."""
     session = requests.Session()
     login_url = f"{base_url}/accounts/login/"
-    page = session.get(login_url, timeout=10)
-    page.raise_for_status()
+    session.get(login_url, timeout=10).raise_for_status()
     response = session.post(
         login_url,
         data={
@@ -168,8 +169,14 @@ def login(base_url: str, username: str, password: str) -> requests.Session:
         },
         headers={"Referer": login_url},
         allow_redirects=False,
-        timeout=10,
+        timeout=timeout,
     )
+    return session, response
+
+
+def login(base_url: str, username: str, password: str) -> requests.Session:
+    """Log in through the login form, as a browser would, and return the cookie-carrying session."""
+    session, response = login_attempt(base_url, username, password, timeout=10)
     assert response.status_code == 302, f"login failed: {response.status_code}"
     return session
 

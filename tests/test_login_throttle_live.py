@@ -4,6 +4,7 @@ balancer; failures counted by one lock the user out on the other."""
 import pytest
 import requests
 
+from tests import servers
 from tests.servers import Gunicorn, make_live_user, server_env
 
 pytestmark = pytest.mark.integration
@@ -12,20 +13,7 @@ LIMIT = 3
 
 
 def login_attempt(base_url: str, username: str, password: str) -> requests.Response:
-    session = requests.Session()
-    url = f"{base_url}/accounts/login/"
-    session.get(url, timeout=10).raise_for_status()
-    return session.post(
-        url,
-        data={
-            "username": username,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": url},
-        allow_redirects=False,
-        timeout=30,
-    )
+    return servers.login_attempt(base_url, username, password)[1]
 
 
 @pytest.fixture
