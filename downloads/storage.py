@@ -5,7 +5,9 @@ one ranged GET per slice, streamed in chunks: django-storages' own S3File would 
 whole object into a temporary file before the first byte could leave.
 """
 
+import threading
 from typing import IO, Any, Protocol
+from weakref import WeakKeyDictionary
 
 from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
@@ -138,10 +140,26 @@ def open_slice(storage: Storage, name: str, start: int, length: int) -> ByteSlic
     return FileSlice(storage.open(name, "rb"), start, length)
 
 
+_shared_clients: WeakKeyDictionary[S3Storage, Any] = WeakKeyDictionary()
+_shared_clients_lock = threading.Lock()
+
+
 def s3_client(storage: S3Storage) -> Any:
-    # The storage keeps one boto3 resource per thread; presigning with its client is local
-    # computation, no request to the bucket.
-    return storage.connection.meta.client
+    """One boto3 client per storage for the whole process, shared by its threads.
+
+    django-storages keeps a boto3 resource per thread (resources are not thread-safe), and each
+    brings its own session with its own copy of the service's model: in s3 mode a gunicorn
+    worker grew by several MiB for every thread that ever served a download. boto3's clients
+    are thread-safe and pool their connections (`AWS_S3_MAX_POOL_CONNECTIONS`), so the
+    download path (presigning, the HEAD check, ranged GETs) shares one per storage.
+    """
+    client = _shared_clients.get(storage)
+    if client is None:
+        with _shared_clients_lock:
+            client = _shared_clients.get(storage)
+            if client is None:
+                client = _shared_clients[storage] = storage.connection.meta.client
+    return client
 
 
 def s3_key(storage: S3Storage, name: str) -> str:

@@ -171,6 +171,9 @@ if DOWNLOADS_STORAGE == "s3":
         connect_timeout=env_int("AWS_S3_CONNECT_TIMEOUT", 3),
         read_timeout=env_int("AWS_S3_READ_TIMEOUT", 10),
         retries={"mode": "standard", "total_max_attempts": env_int("AWS_S3_MAX_ATTEMPTS", 2)},
+        # The download path shares one client per process (downloads/storage.py), and a
+        # download streamed from the bucket holds a connection until it ends.
+        max_pool_connections=env_int("AWS_S3_MAX_POOL_CONNECTIONS", 64),
     )
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",

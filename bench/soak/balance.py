@@ -10,11 +10,13 @@ from bench.servers import Server
 
 
 class WorkerShares:
-    """Each worker's CPU seconds while a block runs, as shares of their sum (by pid order)."""
+    """Each worker's CPU seconds while a block runs, as shares of their sum (by pid order), and
+    the sum itself."""
 
     def __init__(self, app: Server) -> None:
         self.app = app
         self.shares: tuple[float, ...] = ()
+        self.seconds = 0.0
 
     def __enter__(self) -> "WorkerShares":
         self._pids = sorted(self.app.worker_pids())
@@ -31,6 +33,7 @@ class WorkerShares:
             cpu_seconds([pid]) - start for pid, start in zip(self._pids, self._start, strict=True)
         ]
         self.shares = split(used)
+        self.seconds = sum(max(0.0, seconds) for seconds in used)
 
 
 def split(used: list[float]) -> tuple[float, ...]:

@@ -27,6 +27,7 @@ HEADER = [
     "sock err",
     "accept queue",
     "workers' CPU split",
+    "app CPU ms/req",
     "gunicorn RSS MiB",
     "gunicorn fds",
     "nginx RSS MiB",
@@ -156,6 +157,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 str(outcome.socket_errors),
                 f"{result.accept_queue_mean:.0f} / {result.accept_queue_max}",
                 balance.describe(result.worker_shares),
+                _cpu_ms(result.cpu_ms_per_request),
                 gunicorn_rss,
                 _change(footprint.total_fds(start.gunicorn), footprint.total_fds(end.gunicorn)),
                 _change(footprint.total_rss(start.nginx), footprint.total_rss(end.nginx)),
@@ -166,6 +168,10 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
             ]
         )
     return lines
+
+
+def _cpu_ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def render(

@@ -34,6 +34,14 @@ class RunResult:
     accept_queue_mean: float = 0.0
     # Each gunicorn worker's share of the CPU time the workers used during the run.
     worker_shares: tuple[float, ...] = ()
+    # CPU seconds the gunicorn workers used during the run: per request, the app's own cost,
+    # which other processes on a shared machine slow down but do not change.
+    worker_cpu_s: float = 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        requests = self.outcome.requests
+        return 1000 * self.worker_cpu_s / requests if requests and self.worker_cpu_s else None
 
     @property
     def downloads(self) -> Verdict:
@@ -103,4 +111,5 @@ def soak(
         accept_queue_max=queue.longest,
         accept_queue_mean=queue.mean,
         worker_shares=shares.shares,
+        worker_cpu_s=shares.seconds,
     )
