@@ -167,7 +167,22 @@ def start_nginx(
 
 def start_moto(log_dir: Path) -> Server:
     server = Server(name="moto", log_path=log_dir / "moto.log")
-    server.launch([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(server.port)])
+    # One process (the buckets are in its memory), threads for concurrent calls, keep-alive
+    # like S3's (bench/motoapp.py says why not `python -m moto.server`).
+    server.launch(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers=1",
+            "--threads=16",
+            "--keep-alive=60",
+            # Completing a 1 GiB multipart upload takes moto longer than the default 30 s.
+            "--timeout=0",
+            f"--bind=127.0.0.1:{server.port}",
+            "bench.motoapp:application",
+        ]
+    )
     s3_client(server.url).create_bucket(Bucket=S3_BUCKET)
     return server
 
@@ -182,7 +197,9 @@ def s3_client(endpoint_url: str) -> Any:
         region_name=S3_REGION,
         aws_access_key_id=S3_ACCESS_KEY,
         aws_secret_access_key=S3_SECRET_KEY,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        # Completing the 1 GiB upload can take moto over botocore's default minute on a busy
+        # machine; a retry of it after a timeout fails (the upload is already complete).
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, read_timeout=600),
     )
 
 
