@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db.models import QuerySet
@@ -33,6 +34,10 @@ class SessionStore(db.SessionStore):
         if session is None:
             self._session_key = None
         return session
+
+    async def _aget_session_from_db(self) -> AbstractBaseSession | None:
+        # The same compiled SELECT as the sync path, in the thread Django's async ORM uses.
+        return await sync_to_async(self._get_session_from_db)()
 
 
 @cache
