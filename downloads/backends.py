@@ -2,7 +2,7 @@
 
 Everything else is Django's: passwords, `is_active`, permissions. Each request still reads the
 user from the database, so a deactivated user or a changed password (the session hash) takes
-effect on the next request.
+effect on the next request. `aget_user` (`await request.auser()`) runs the same code.
 """
 
 from functools import cache
