@@ -4,7 +4,8 @@
 engine. Logging out deletes the row, and every worker on every host sees that at once, because
 each request still reads the session from the database. Only the building of that SELECT goes:
 profiled under `make bench`, Django's ORM spent longer building it than the database spent
-answering it.
+answering it. Measured against Django's own `db` engine before keeping it (README, Performance:
+sessions and users). The async load (`aload`, used by `await request.auser()`) runs the same code.
 
 Kept on purpose: a query per request. `signed_cookies` would cost none but cannot revoke a session
 (a copied cookie stays valid until it expires, logout or not); `cached_db` with a per-process
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db.models import QuerySet
@@ -33,6 +35,10 @@ class SessionStore(db.SessionStore):
         if session is None:
             self._session_key = None
         return session
+
+    async def _aget_session_from_db(self) -> AbstractBaseSession | None:
+        # The same compiled SELECT as the sync path, in the thread Django's async ORM uses.
+        return await sync_to_async(self._get_session_from_db)()
 
 
 @cache
