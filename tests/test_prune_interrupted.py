@@ -84,7 +84,7 @@ def test_killed_at_random_moments_loses_and_duplicates_nothing(
     young = make_log_rows(5, days_old=3)
     chooser = random.Random(os.getpid())
     kills = 0
-    for _ in range(6):
+    for _ in range(4):
         before = DownloadLog.objects.count()
         if before == len(young):
             break

@@ -48,20 +48,24 @@ class Summary:
     orphans_too_young: int = 0
     missing: int = 0
 
-    def line(self, delete_orphans: bool) -> str:
+    def line(self, delete_orphans: bool, *, stopped: bool = False) -> str:
         would = "would be " if self.dry_run else ""
-        parts = [f"{self.log_rows} log rows {would}archived and deleted ({self.archives} archives)"]
+        parts = [
+            f"{self.log_rows:,} log rows {would}archived and deleted ({self.archives:,} archives)"
+        ]
         if self.rows_finished:
-            parts[0] += f", {self.rows_finished} rows of an interrupted run's archives deleted"
-        parts += [f"{count} {label} {would}removed" for label, count in self.removed.items()]
-        orphans = f"{self.orphans} orphans found ({size_text(self.orphan_bytes)})"
+            parts[0] += f", {self.rows_finished:,} rows of an interrupted run's archives deleted"
+        parts += [f"{count:,} {label} {would}removed" for label, count in self.removed.items()]
+        orphans = f"{self.orphans:,} orphans found ({size_text(self.orphan_bytes)})"
         if delete_orphans:
-            orphans += f", {self.orphans_deleted} {would}deleted"
+            orphans += f", {self.orphans_deleted:,} {would}deleted"
             if self.orphans_too_young:
-                orphans += f", {self.orphans_too_young} kept (younger than an hour)"
+                orphans += f", {self.orphans_too_young:,} kept (younger than an hour)"
         parts.append(orphans)
-        parts.append(f"{self.missing} files with missing bytes")
+        parts.append(f"{self.missing:,} files with missing bytes")
         head = "Dry run, nothing changed: " if self.dry_run else "Pruned: "
+        if stopped:
+            head = "Done before stopping: "
         return head + "; ".join(parts) + "."
 
 
@@ -113,7 +117,7 @@ class Command(BaseCommand):
         self.stdout.write(summary.line(options["delete_orphans"]))
 
     def _stop(self, summary: Summary, delete_orphans: bool, why: str, error: Exception) -> None:
-        self.stdout.write(summary.line(delete_orphans))
+        self.stdout.write(summary.line(delete_orphans, stopped=True))
         raise CommandError(
             f"Stopped: {why}. Every log row deleted so far had been archived and read back; "
             "run again once the storage answers."
