@@ -15,7 +15,8 @@ from django.db import models, transaction
 
 from downloads.models import Grant
 
-BATCH_SIZE = 5000
+# Below SQLite's oldest limit of 999 parameters per statement.
+BATCH_SIZE = 900
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def expired(kind: ExpiredKind, now: datetime) -> models.QuerySet:
 
 
 def remove_expired(kind: ExpiredKind, now: datetime) -> int:
-    """Delete the kind's long-expired rows, at most BATCH_SIZE per transaction."""
+    """Delete the kind's long-expired rows, at most BATCH_SIZE per short transaction."""
     removed = 0
     rows = expired(kind, now).order_by("pk")
     while ids := list(rows.values_list("pk", flat=True)[:BATCH_SIZE]):

@@ -39,6 +39,7 @@ from downloads.models import DownloadLog
 ARCHIVE_FOLDER = "log-archive"
 _ARCHIVE_NAME = re.compile(r"downloadlog-(\d{12})-(\d{12})\.csv\.gz")
 DEFAULT_BATCH_SIZE = 5000
+IDS_PER_STATEMENT = 900
 # A temporary file of a local write older than this was left by a run that was killed.
 _STALE_PARTIAL = timedelta(hours=1)
 
@@ -215,6 +216,11 @@ def write_archive(storage: Storage, ids: list[int], data: bytes) -> str:
 
 def delete_archived_rows(ids: list[int]) -> int:
     """Delete rows whose archive was read back whole: one short transaction per batch."""
+    deleted = 0
     with transaction.atomic():
-        deleted, _ = DownloadLog.objects.filter(pk__in=ids).delete()
+        # In statements of at most IDS_PER_STATEMENT ids: SQLite before 3.32 takes 999
+        # parameters at most. One transaction still: the batch goes whole or not at all.
+        for start in range(0, len(ids), IDS_PER_STATEMENT):
+            chunk = ids[start : start + IDS_PER_STATEMENT]
+            deleted += DownloadLog.objects.filter(pk__in=chunk).delete()[0]
     return deleted

@@ -4,6 +4,7 @@ that was not archived first. Each run is its own process, on the suite's databas
 PostgreSQL), against a local directory or moto's S3 server over HTTP."""
 
 import os
+import pty
 import random
 import signal
 import subprocess
@@ -160,3 +161,26 @@ def test_a_bucket_that_refuses_connections_stops_it_before_any_delete(
     assert "Stopped: storage failed" in result.stderr
     assert "Could not connect to the endpoint URL" in result.stderr
     assert DownloadLog.objects.count() == 8
+
+
+def test_a_terminal_gets_a_progress_bar(transactional_db, prune_storage: PruneStorage):
+    make_log_rows(30, days_old=400)
+    main, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "prune", "--batch-size", "10"],
+            cwd=ROOT,
+            env=prune_storage.env(),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=PROCESS_SECONDS,
+            check=False,
+        )
+        progress = os.read(main, 65536).decode()
+    finally:
+        os.close(main)
+        os.close(terminal)
+    assert result.returncode == 0
+    assert "\r[##########                    ] log: 10/30 rows archived and deleted" in progress
+    assert "log: 30 rows done" in progress
+    assert "Pruned: 30 log rows archived and deleted (3 archives)" in result.stdout.decode()
