@@ -16,8 +16,9 @@ archive was read back whole. First and last ids are rows of the archive, and an 
 reused, so a new batch can never take the name of an existing archive.
 
 Archives are kept under ARCHIVE_FOLDER in the app's storage (MEDIA_ROOT or the bucket), which
-no URL serves; nothing here ever deletes one. CSV without a byte order mark, a header row, times
-in UTC (ISO 8601), cells exactly as stored (no spreadsheet escaping: this is the record).
+no URL serves; nothing here ever deletes or overwrites one. CSV without a byte order mark, a
+header row, times in UTC (ISO 8601), cells exactly as stored (no spreadsheet escaping: this is
+the record).
 """
 
 import csv
@@ -205,6 +206,13 @@ def next_batch(cutoff: datetime, after: int, batch_size: int) -> list[dict[str, 
 def write_archive(storage: Storage, ids: list[int], data: bytes) -> str:
     """Write one batch's archive and read it back; raise unless it is whole."""
     name = archive_name(ids[0], ids[-1])
+    if storage.exists(name):
+        # Never after finish_interrupted() in one run at a time: the ids were reused (a
+        # database restored or flushed) or another prune is running. Nothing replaces a record.
+        raise DamagedArchive(
+            f"{name} exists already, for rows still in the table that it does not hold "
+            "(another prune running, or ids reused). Nothing was deleted."
+        )
     write_whole(storage, name, data, content_type="application/gzip")
     back = read_whole(storage, name)
     if hashlib.sha256(back).digest() != hashlib.sha256(data).digest():

@@ -4,6 +4,7 @@ the suite's database (SQLite or PostgreSQL): what goes, what stays, and what is 
 import csv
 import gzip
 import io
+import time
 from datetime import UTC, timedelta
 from io import StringIO
 
@@ -113,6 +114,22 @@ def test_an_unreadable_archive_stops_the_run_and_deletes_nothing(prune_storage: 
     assert DownloadLog.objects.count() == 3
 
 
+def test_an_archive_is_never_overwritten(prune_storage: PruneStorage):
+    """Ids reused (a database restored or flushed) must not replace an archived record."""
+    old = make_log_rows(3, days_old=400)
+    name = logarchive.archive_name(old[0], old[2])
+    earlier = logarchive.archive_bytes([{**row, "pk": 10**9} for row in fake_rows()])
+    prune_storage.put(name, earlier)
+    with pytest.raises(CommandError, match="exists already"):
+        prune()
+    assert read_whole(storages["default"], name) == earlier
+    assert DownloadLog.objects.count() == 3
+
+
+def fake_rows() -> list[dict[str, object]]:
+    return [{field: None for _, field in logarchive.COLUMNS}]
+
+
 def test_the_archives_are_not_served(prune_storage: PruneStorage, alice_client):
     make_log_rows(2, days_old=400)
     prune()
@@ -149,15 +166,25 @@ def test_orphans_are_reported_and_only_old_ones_deleted(
 ):
     kept = make_file(b"a file with its row")
     if prune_storage.kind == "s3":
-        # moto dates an object when it is written: an age limit of seconds, not an hour.
-        monkeypatch.setattr(orphans, "MIN_AGE", timedelta(seconds=2))
+        # moto dates an object when it is written: the old orphan is written 5 s before the
+        # fresh one, and before each run the age limit is put half-way between their ages
+        # (prune compares with the moment it starts, so a slow run does not move it).
+        old_written = time.time()
         prune_storage.put("files/0a/0a-old-orphan", b"crashed before commit")
-        import time
+        time.sleep(5)
+        fresh_written = time.time()
 
-        time.sleep(3)
+        def limit_between() -> None:
+            middle = (old_written + fresh_written) / 2
+            monkeypatch.setattr(orphans, "MIN_AGE", timedelta(seconds=time.time() - middle))
+
     else:
         long_ago = timezone.now() - timedelta(hours=2)
         prune_storage.put("files/0a/0a-old-orphan", b"crashed before commit", modified=long_ago)
+
+        def limit_between() -> None:
+            pass  # the real hour
+
     prune_storage.put("files/0b/0b-being-uploaded", b"no row yet")
     prune_storage.put("not-ours/copied.bin", b"outside the app's key space")
 
@@ -167,10 +194,12 @@ def test_orphans_are_reported_and_only_old_ones_deleted(
     assert "2 orphans found (31 bytes)" in summary_of(out)
     assert prune_storage.exists("files/0a/0a-old-orphan")
 
+    limit_between()
     out, _ = prune("--delete-orphans", "--dry-run")
     assert "2 orphans found (31 bytes), 1 would be deleted, 1 kept" in summary_of(out)
     assert prune_storage.exists("files/0a/0a-old-orphan")
 
+    limit_between()
     out, _ = prune("--delete-orphans")
     assert "files/0b/0b-being-uploaded, 10 bytes" in out
     assert "(younger than an hour: kept)" in out
