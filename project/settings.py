@@ -238,6 +238,11 @@ DOWNLOADS_LOG_RETRY_SECONDS = env_int("DOWNLOADS_LOG_RETRY_SECONDS", 30)
 DOWNLOADS_LOG_STATUS_DIR = env_str(
     "DOWNLOADS_LOG_STATUS_DIR", os.path.join(tempfile.gettempdir(), "protected-downloads-log")
 )
+# Retention (`manage.py prune`): download log rows older than this many days are archived to
+# storage (log-archive/, never served) and deleted; 0 keeps every row. Grants that expired more
+# than DOWNLOADS_GRANT_GRACE_DAYS ago are removed.
+DOWNLOADS_LOG_RETENTION_DAYS = env_int("DOWNLOADS_LOG_RETENTION_DAYS", 365)
+DOWNLOADS_GRANT_GRACE_DAYS = env_int("DOWNLOADS_GRANT_GRACE_DAYS", 30)
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

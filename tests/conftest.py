@@ -13,7 +13,7 @@ from django.db import OperationalError
 from downloads.models import StoredFile
 from tests.stored import store_file
 
-pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles"]
+pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles", "tests.prunehelp"]
 
 FLUSH_TRIES = 5
 

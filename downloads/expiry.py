@@ -1,0 +1,55 @@
+"""Records that expired long ago and are removed by `manage.py prune`.
+
+Each kind names the rows that are past their end by more than a grace period (kept that long so
+an admin can still see, and renew, what just ran out). Share links and access tokens, once they
+exist, are added to EXPIRED_KINDS with their own queryset and grace setting; prune removes
+every kind listed here the same way, in batches by primary key.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+
+from downloads.models import Grant
+
+# Below SQLite's oldest limit of 999 parameters per statement.
+BATCH_SIZE = 900
+
+
+@dataclass(frozen=True)
+class ExpiredKind:
+    label: str  # plural, for the summary: "expired grants"
+    # Rows that ended before the given moment.
+    ended_before: Callable[[datetime], models.QuerySet]
+    # The grace period, read at run time (settings may change in tests).
+    grace: Callable[[], timedelta]
+
+
+EXPIRED_KINDS: list[ExpiredKind] = [
+    ExpiredKind(
+        label="expired grants",
+        ended_before=lambda moment: Grant.objects.filter(expires_at__lt=moment),
+        grace=lambda: timedelta(days=settings.DOWNLOADS_GRANT_GRACE_DAYS),
+    ),
+]
+
+
+def expired(kind: ExpiredKind, now: datetime) -> models.QuerySet:
+    return kind.ended_before(now - kind.grace())
+
+
+def remove_expired(kind: ExpiredKind, now: datetime) -> int:
+    """Delete the kind's long-expired rows, at most BATCH_SIZE per short transaction."""
+    removed = 0
+    rows = expired(kind, now).order_by("pk")
+    while ids := list(rows.values_list("pk", flat=True)[:BATCH_SIZE]):
+        with transaction.atomic():
+            # Filtered again: a grant renewed since it was selected stays.
+            deleted, _ = expired(kind, now).filter(pk__in=ids).delete()
+        removed += deleted
+        if len(ids) < BATCH_SIZE:
+            break
+    return removed
