@@ -37,8 +37,8 @@ _LOWER_BOUNDS = [
     ("DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", 0, "downloads.E040"),
     ("DOWNLOADS_LOG_RETRY_SECONDS", 0, "downloads.E041"),
     # 0 keeps every download log row; prune cannot keep rows a negative number of days.
-    ("DOWNLOADS_LOG_RETENTION_DAYS", 0, "downloads.E050"),
-    ("DOWNLOADS_GRANT_GRACE_DAYS", 0, "downloads.E051"),
+    ("DOWNLOADS_LOG_RETENTION_DAYS", 0, "downloads.E070"),
+    ("DOWNLOADS_GRANT_GRACE_DAYS", 0, "downloads.E071"),
 ]
 
 
