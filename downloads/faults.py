@@ -138,8 +138,8 @@ def require_s3_object(storage: S3Storage, key: str) -> None:
     """Raise ClientError (404) unless the object is in the bucket: one HEAD, a round trip.
 
     For the modes that hand a download over (s3's redirect, nginx over S3), where the client
-    would otherwise get the bucket's own 404 and Django would never learn of it. It is the only
-    network wait of such a download (presigning is local computation; README, Failure
+    would otherwise get the bucket's own 404 and Django would never learn of it. It is such a
+    download's one round trip to the bucket (presigning is local computation; README, Failure
     behaviour). DOWNLOADS_S3_CHECK_OBJECT=0 skips it (then run
     `manage.py verify_files --missing-only` periodically to find missing objects).
     """
