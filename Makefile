@@ -18,13 +18,12 @@ $(STAMP): pyproject.toml
 .secret_key:
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
-.demo_password:
-	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(12))" > $@
-
-setup: $(STAMP) .secret_key .demo_password
+# The demo users' password: DEMO_PASSWORD when set, else the one kept in .demo_password, else a
+# new one; `manage.py demo` keeps the password it creates them with in .demo_password.
+setup: $(STAMP) .secret_key
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py collectstatic --noinput --verbosity 0
-	DJANGO_SECRET_KEY="$$(cat .secret_key)" DEMO_PASSWORD="$$(cat .demo_password)" $(PY) manage.py demo
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py demo --password-file .demo_password
 
 run: setup
 	@echo

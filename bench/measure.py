@@ -56,7 +56,7 @@ def throughput(row: Row, size: str, load: Load, cookie: str) -> Figures:
 def big_download(row: Row, cookie: str, repeat: int = 3) -> Figures:
     """1 GiB downloads, one after another: MiB/s, server CPU seconds per GiB, worker memory.
 
-    One loopback transfer of 1 GiB varies by half from one try to the next (which cores the
+    One loopback transfer of 1 GiB varies widely from one try to the next (which cores the
     client and the server land on), so each round takes the median of `repeat` of them."""
     pids = [pid for server in row.cost for pid in server.pids()]
     workers = row.app.worker_pids() if row.app else []

@@ -19,11 +19,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # One listening socket per worker (SO_REUSEPORT; gunicorn then opens them in the workers): the
 # kernel spreads new connections evenly over the workers. With one shared socket, whichever
 # worker woke first took every connection of a burst (nginx's upstream connections, a load
-# tester) and kept them while they stayed alive: one process, one core, the other idle
-# (`make bench`, 1 KiB downloads, 16 keep-alive connections: 5 of 10 runs at ~400 requests/s
-# against ~1,250). Capping connections per worker (12) fixed that, but then connections beyond
-# the 24 slots waited in the listen queue behind kept-alive ones, served again and again:
-# `make soak` at 256 connections, p99 4.6-23x the 16-connection figure. A worker that dies
+# tester) and kept them while they stayed alive: one process, one core, the other idle (half
+# the benchmark runs). Capping connections per worker (12) fixed that, but then connections
+# beyond the 24 slots waited in the listen queue behind kept-alive ones, served again and
+# again, so the slowest waits grew with the clients (README, Performance). A worker that dies
 # takes the connections still queued on its socket with it (reset), unless the kernel migrates
 # them (sysctl net.ipv4.tcp_migrate_req=1, Linux 5.14+). GUNICORN_REUSE_PORT=0 shares one socket.
 reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
@@ -46,8 +45,8 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 15))
 # Heartbeat files in RAM: a slow disk must not make a busy worker look dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # Off unless asked for (GUNICORN_ACCESSLOG=- for stdout; `make run` does): nginx or the load
-# balancer keeps the request log and the app its download log. A third copy of every line cost
-# 10-12% of a 1 KiB download's CPU in `make bench` (1.65 -> 1.46 ms per request).
+# balancer keeps the request log and the app its download log. A third copy of every line is a
+# visible share of a small download's CPU (README, Performance).
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")

@@ -24,6 +24,15 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 # Only values nginx reads as one plain token: no spaces, quotes, braces or semicolons that
 # could end a directive early or start a new one.
 _TOKEN = re.compile(r"[^\s;{}'\"#\\]+")
+# A template line kept only when its feature is available: "#if-<feature> <directive>".
+_OPTIONAL_LINE = re.compile(r"^([ \t]*)#if-([a-z-]+) (.*\n?)", re.M)
+FEATURES = {"brotli-static"}
+# Where Debian's libnginx-mod-http-brotli-static puts its module; nginx-light has no brotli.
+BROTLI_STATIC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
+
+
+def installed_module(path: Path = BROTLI_STATIC_MODULE) -> Path | None:
+    return path if path.is_file() else None
 
 
 def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
@@ -62,12 +71,18 @@ class NginxConfig:
     # What the app is told the client's scheme was: nginx's own, or (--behind-tls-proxy) what
     # the TLS-terminating proxy in front of nginx says, so the app's https redirect ends.
     forwarded_proto: str = "$scheme"
+    # WhiteNoise's .br files go to clients that accept br only with this module; without it,
+    # static files leave gzipped (gzip_static is built in).
+    brotli_static_module: Path | None = field(default_factory=installed_module)
 
     # Stalled clients (nginx time syntax: 10s, 1m).
     client_header_timeout: str = "10s"
     client_body_timeout: str = "10s"
     send_timeout: str = "30s"
     keepalive_timeout: str = "15s"
+
+    def features(self) -> set[str]:
+        return {"brotli-static"} if self.brotli_static_module else set()
 
     def placeholders(self) -> dict[str, str]:
         return {
@@ -93,6 +108,8 @@ class NginxConfig:
             "CLIENT_BODY_TIMEOUT": self.client_body_timeout,
             "SEND_TIMEOUT": self.send_timeout,
             "KEEPALIVE_TIMEOUT": self.keepalive_timeout,
+            # Used only on "#if-brotli-static" lines, which are dropped without the module.
+            "BROTLI_STATIC_MODULE": str(self.brotli_static_module or BROTLI_STATIC_MODULE),
         }
 
 
@@ -102,10 +119,17 @@ def render(config: NginxConfig, template: str | None = None) -> str:
         if not _TOKEN.fullmatch(value):
             raise ValueError(f"{name}={value!r} cannot go into nginx.conf as one plain token.")
     text = TEMPLATE.read_text() if template is None else template
+    text = _OPTIONAL_LINE.sub(lambda line: _optional(line, config.features()), text)
     unknown = set(_PLACEHOLDER.findall(text)) - values.keys()
     if unknown:
         raise ValueError(f"the template uses unknown placeholders: {', '.join(sorted(unknown))}")
     return _PLACEHOLDER.sub(lambda match: values[match[1]], text)
+
+
+def _optional(line: re.Match[str], features: set[str]) -> str:
+    if line[2] not in FEATURES:
+        raise ValueError(f"the template uses an unknown feature: #if-{line[2]}")
+    return line[1] + line[3] if line[2] in features else ""
 
 
 def from_settings(**overrides: Any) -> NginxConfig:

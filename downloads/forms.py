@@ -7,6 +7,7 @@ from django.core.files import File
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import filesizeformat
 
+from downloads.adminwidgets import StoredBytesInput
 from downloads.http.disposition import visible_text
 from downloads.models import StoredFile
 
@@ -15,6 +16,7 @@ class StoredFileForm(forms.ModelForm):
     class Meta:
         model = StoredFile
         fields = ["file", "name", "description", "owner"]
+        widgets = {"file": StoredBytesInput}
 
     # Set (by the admin) when storing this upload failed: shown on the file field.
     storage_error = ""

@@ -2,9 +2,9 @@
 
 Why not one INSERT per download, in the request: the bytes would wait for it, and on SQLite every
 INSERT takes the database's one write lock. Sixteen request threads each committing their own row
-queue up on that lock, and SQLite's busy handler sleeps 1, 2, 5, 10 ms... between tries: under
-`make bench` 1 KiB downloads reached 250 requests/s with a p99 of 1.6 s. Here each process has
-one writer thread that commits whatever has queued up since its last write, in one transaction
+queue up on that lock, and SQLite's busy handler sleeps longer after each failed try, so the
+slowest downloads waited on the log, not on their bytes (README, Performance). Here each process
+has one writer thread that commits whatever has queued up since its last write, in one transaction
 (one INSERT, executemany): no timer, so a lone download is written within milliseconds and a
 busy second becomes a few batches.
 
@@ -335,7 +335,7 @@ def _limit_statement_time() -> None:
 def _insert_many(rows: list[DownloadLog]) -> None:
     """One INSERT run for every row (executemany), its values prepared as the ORM prepares them
     (`pre_save`, `get_db_prep_save`). `bulk_create` sends the same, but assembles its SQL anew
-    for every batch: 11% of a worker's CPU under `make bench` with 1 KiB downloads."""
+    for every batch, which showed in profiles of a busy worker (README, Performance)."""
     connection = connections[_database()]
     fields = [field for field in DownloadLog._meta.concrete_fields if not field.primary_key]
     columns = [field.column for field in fields]

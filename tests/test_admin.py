@@ -382,6 +382,50 @@ def test_change_page_shows_the_stored_facts_and_a_download_link(admin_client, li
     assert f'href="{stored.get_download_url()}"' in response.text
 
 
+def file_field_row(html: str) -> str:
+    found = re.search(
+        r'<div class="form-row field-file">(.*?)<div class="form-row field-name">', html, re.S
+    )
+    assert found, "no file field on the page"
+    return found[1]
+
+
+def test_the_file_field_shows_what_is_stored_and_a_download_that_works(
+    admin_client, admin_user, make_file, private_media
+):
+    content = b"the stored bytes\n"
+    stored = make_file(content, name="notes.txt")
+    response = admin_client.get(change_url(stored))
+    assert response.status_code == 200
+    # Django's widget linked the storage key to MEDIA_URL, which nothing serves.
+    assert "/media/" not in response.text
+    row = file_field_row(response.text)
+    for fact in ("notes.txt", "17\xa0bytes", "text/plain", stored.sha256, str(stored.updated.year)):
+        assert fact in row, fact
+    assert re.findall(r'href="([^"]*)"', row) == [stored.get_download_url()]
+    # The replace-file input is still there.
+    assert re.search(r'<input type="file" name="file"', row)
+
+    downloaded = admin_client.get(stored.get_download_url())
+    assert downloaded.status_code == 200
+    assert b"".join(downloaded.streaming_content) == content
+    assert DownloadLog.objects.get().user == admin_user
+
+
+def test_the_file_field_never_shows_a_presigned_bucket_url(admin_client, s3_media, make_file):
+    stored = make_file(b"in the bucket", name="remote.txt")
+    row = file_field_row(admin_client.get(change_url(stored)).text)
+    assert "X-Amz-Signature" not in row
+    assert s3_media.endpoint_url not in row
+    assert re.findall(r'href="([^"]*)"', row) == [stored.get_download_url()]
+
+
+def test_the_add_form_has_only_the_file_input(admin_client):
+    row = file_field_row(admin_client.get(ADD_URL).text)
+    assert "Stored:" not in row
+    assert re.search(r'<input type="file" name="file"', row)
+
+
 # --- grant to a group -------------------------------------------------------------------------
 
 

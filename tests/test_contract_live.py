@@ -2,7 +2,9 @@
 that sends the bytes itself: nginx (the rendered deploy/nginx.conf.template) in front of
 gunicorn, delivery "django" or "nginx", files on local disk or in S3 (moto's server).
 
-The "s3" mode answers with a redirect instead; test_delivery_s3_live.py holds its contract.
+The "s3" mode answers with a redirect instead: test_delivery_live.py holds its contract through
+the real servers (the redirect, names, HEAD, what Django answers itself), test_delivery_s3.py at
+the view.
 """
 
 import pytest

@@ -31,14 +31,21 @@ EXPECTED_TYPES = {
 }
 
 
-def run_demo(monkeypatch, password: str | None = PASSWORD) -> str:
+def run_demo(monkeypatch, password: str | None = PASSWORD, *options: str) -> str:
     if password is None:
         monkeypatch.delenv("DEMO_PASSWORD", raising=False)
     else:
         monkeypatch.setenv("DEMO_PASSWORD", password)
     out = io.StringIO()
-    call_command("demo", stdout=out)
+    call_command("demo", *options, stdout=out)
     return out.getvalue()
+
+
+def opens_the_demo_users(password: str) -> bool:
+    return all(
+        authenticate(login_request(), username=username, password=password) is not None
+        for username in ("alice", "bob", "admin")
+    )
 
 
 def snapshot() -> dict:
@@ -139,6 +146,59 @@ def test_an_empty_demo_password_counts_as_none(monkeypatch):
     generated = re.search(r"password: (\S+)", out)[1]
     assert generated
     assert authenticate(login_request(), username="alice", password=generated) is not None
+
+
+# --- the password file `make run` keeps (.demo_password) ------------------------------------
+
+
+def test_the_password_the_users_are_created_with_is_kept_in_the_file(monkeypatch, tmp_path):
+    kept = tmp_path / ".demo_password"
+    out = run_demo(monkeypatch, "chosen-by-env-1", "--password-file", str(kept))
+    assert "Their password: chosen-by-env-1" in out
+    assert kept.read_text() == "chosen-by-env-1\n"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert opens_the_demo_users("chosen-by-env-1")
+
+
+def test_without_demo_password_the_file_is_used(monkeypatch, tmp_path):
+    kept = tmp_path / ".demo_password"
+    kept.write_text("kept-from-last-time\n")
+    out = run_demo(monkeypatch, None, "--password-file", str(kept))
+    assert "Their password: kept-from-last-time" in out
+    assert opens_the_demo_users("kept-from-last-time")
+
+
+def test_demo_password_wins_over_the_file_and_replaces_it(monkeypatch, tmp_path):
+    kept = tmp_path / ".demo_password"
+    kept.write_text("kept-from-last-time\n")
+    run_demo(monkeypatch, "chosen-by-env-2", "--password-file", str(kept))
+    assert kept.read_text() == "chosen-by-env-2\n"
+    assert opens_the_demo_users("chosen-by-env-2")
+
+
+def test_a_generated_password_is_kept_in_the_file(monkeypatch, tmp_path):
+    kept = tmp_path / ".demo_password"
+    out = run_demo(monkeypatch, None, "--password-file", str(kept))
+    generated = kept.read_text().strip()
+    assert len(generated) >= 12
+    assert f"Their password: {generated}" in out
+    assert opens_the_demo_users(generated)
+
+
+def test_existing_users_keep_their_password_and_the_file_keeps_it_too(monkeypatch, tmp_path):
+    kept = tmp_path / ".demo_password"
+    run_demo(monkeypatch, "the-first-password", "--password-file", str(kept))
+    out = run_demo(monkeypatch, "a-later-password", "--password-file", str(kept))
+    # Never reset: the same command on a database with a real "admin" must not change it.
+    assert "unchanged" in out
+    assert "start from a new database" in out
+    assert kept.read_text() == "the-first-password\n"
+    assert opens_the_demo_users("the-first-password")
+    # The same password again, or none: nothing to warn about.
+    assert "new database" not in run_demo(monkeypatch, None, "--password-file", str(kept))
+    assert "new database" not in run_demo(
+        monkeypatch, "the-first-password", "--password-file", str(kept)
+    )
 
 
 # --- the samples through the download view ------------------------------------------------------

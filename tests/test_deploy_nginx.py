@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import brotli
 import pytest
 import requests
 
 from deploy.render_nginx import (
+    BROTLI_STATIC_MODULE,
     MULTIPART_ALLOWANCE,
     NginxConfig,
     from_settings,
@@ -87,6 +89,40 @@ def test_the_resolver_is_the_hosts_first_name_server(tmp_path, text, resolver):
     resolv_conf = tmp_path / "resolv.conf"
     resolv_conf.write_text(text)
     assert system_resolver(resolv_conf) == resolver
+
+
+def test_brotli_is_rendered_only_with_its_module(config, tmp_path):
+    module = tmp_path / "ngx_http_brotli_static_module.so"
+    with_module = render(NginxConfig(**{**config.__dict__, "brotli_static_module": module}))
+    assert f"\nload_module {module};\n" in with_module
+    assert "\n            brotli_static on;\n" in with_module
+    assert with_module.index("load_module") < with_module.index("events {")
+    without = render(NginxConfig(**{**config.__dict__, "brotli_static_module": None}))
+    assert "load_module" not in without
+    assert "brotli_static" not in without
+    assert "gzip_static on;" in without
+
+
+def test_the_brotli_module_is_found_where_debian_installs_it(tmp_path):
+    from deploy.render_nginx import installed_module
+
+    # The package's own file list (dpkg), so a move in a later Debian release shows here.
+    files = subprocess.run(
+        ["dpkg-query", "-L", "libnginx-mod-http-brotli-static"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert str(BROTLI_STATIC_MODULE) in files
+    assert installed_module(tmp_path / "absent.so") is None
+    present = tmp_path / "present.so"
+    present.write_bytes(b"")
+    assert installed_module(present) == present
+
+
+def test_an_unknown_optional_feature_is_an_error(config):
+    with pytest.raises(ValueError, match="#if-gzip-magic"):
+        render(config, template="#if-gzip-magic gzip on;\n")
 
 
 def test_the_command_line_renders_from_the_environment(tmp_path):
@@ -206,6 +242,45 @@ def test_static_files_go_out_precompressed(stack, live_static, manifest):
     raw = response.raw.read()
     assert raw == (live_static / f"{hashed}.gz").read_bytes()
     assert gzip.decompress(raw) == (live_static / hashed).read_bytes()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("accept", ["br", "gzip, deflate, br, zstd"])
+def test_static_files_go_out_as_brotli_to_clients_that_take_it(
+    stack, live_static, manifest, accept
+):
+    # Not a skip: scripts/system-deps.sh (run by `make test`) installs the module.
+    assert stack.nginx.config().brotli_static_module, (
+        "libnginx-mod-http-brotli-static is not installed; scripts/system-deps.sh installs it"
+    )
+    hashed = manifest["admin/css/base.css"]
+    response = requests.get(
+        f"{stack.url}/static/{hashed}",
+        headers={"Accept-Encoding": accept},
+        stream=True,
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "br"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["Cache-Control"] == "public, max-age=315360000, immutable"
+    assert response.headers["Content-Type"] == "text/css"
+    raw = response.raw.read()
+    assert raw == (live_static / f"{hashed}.br").read_bytes()
+    assert brotli.decompress(raw) == (live_static / hashed).read_bytes()
+
+
+@pytest.mark.integration
+def test_static_files_go_out_whole_to_clients_that_take_neither(stack, live_static, manifest):
+    hashed = manifest["admin/css/base.css"]
+    response = requests.get(
+        f"{stack.url}/static/{hashed}",
+        headers={"Accept-Encoding": "identity"},
+        stream=True,
+        timeout=10,
+    )
+    assert "Content-Encoding" not in response.headers
+    assert response.raw.read() == (live_static / hashed).read_bytes()
 
 
 @pytest.mark.integration

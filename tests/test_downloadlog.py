@@ -197,6 +197,14 @@ def test_anonymous_requests_go_to_the_login_page_and_log_nothing(url):
     assert not DownloadLog.objects.exists()
 
 
+def test_answers_given_outside_the_download_view_log_nothing(alice_client, url, carols_file):
+    # What the README says is not logged: a refused method, other pages' 404s.
+    assert alice_client.post(url).status_code == 405
+    assert alice_client.get(carols_file.get_absolute_url()).status_code == 404
+    assert alice_client.get("/no/such/page/").status_code == 404
+    assert not DownloadLog.objects.exists()
+
+
 # --- a process that exits while bodies are open ------------------------------------------
 
 

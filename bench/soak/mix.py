@@ -1,9 +1,9 @@
 """The request mix wrk sends (mix.lua sends it), and what wrk says came back.
 
 The weights are requests per cycle of 1,000 on each wrk thread. A login costs a password hash
-(~0.3 s of CPU with Django's PBKDF2), so one in a thousand is already a login a second at
-1,000 requests/s: enough to show whether a hash blocks other requests, without turning the soak
-into a password-hashing benchmark.
+(Django's PBKDF2: by design the costliest request of the mix by far), so one in a thousand is
+already a login a second at 1,000 requests/s: enough to show whether a hash blocks other
+requests, without turning the soak into a password-hashing benchmark.
 """
 
 import json
