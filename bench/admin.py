@@ -147,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
 
         django.setup()
         call_command("migrate", interactive=False, verbosity=0)
+        # The admin's pages need the manifest of static files (DEBUG off, as deployed).
+        call_command("collectstatic", interactive=False, verbosity=0)
         database = connection.vendor
         say(
             f"loading into {database}: {args.log_rows:,} log rows, {args.files:,} files, "

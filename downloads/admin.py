@@ -63,7 +63,7 @@ class StoredFileAdmin(admin.ModelAdmin):
     ]
     list_filter = [
         BytesMissingFilter,
-        "content_type",
+        ("content_type", IndexedValuesFilter),
         "updated",
         ("owner", admin.RelatedOnlyFieldListFilter),
     ]

@@ -47,7 +47,12 @@ class StoredFile(models.Model):
     class Meta:
         ordering = ["-updated", "name"]
         permissions = [("download_any", "Can download any file (staff only)")]
-        indexes = [models.Index(fields=["owner", "-updated"])]
+        indexes = [
+            models.Index(fields=["owner", "-updated"]),
+            # The admin's list, newest first, a page at a time; its content-type filter.
+            models.Index(fields=["-updated", "name"], name="storedfile_updated_name"),
+            models.Index(fields=["content_type"], name="storedfile_content_type"),
+        ]
 
     _stored_key: str = ""
 

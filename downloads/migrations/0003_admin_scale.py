@@ -1,6 +1,6 @@
 """Issue 13: the admin at ten million download log rows.
 
-Indexes for the log's filters (user, status, outcome, delivery; each newest first), and each
+Indexes for the stored-file list's order and content-type filter, for the log's filters (user, status, outcome, delivery; each newest first), and each
 file's download count kept by triggers on the log (downloads/logcounts.py), counted once from
 the existing rows. PostgreSQL builds the indexes while holding off writes to the log; on a big
 log, build them beforehand with CREATE INDEX CONCURRENTLY under the same names (README).
@@ -30,6 +30,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddIndex(
+            model_name="storedfile",
+            index=models.Index(fields=["-updated", "name"], name="storedfile_updated_name"),
+        ),
+        migrations.AddIndex(
+            model_name="storedfile",
+            index=models.Index(fields=["content_type"], name="storedfile_content_type"),
+        ),
         migrations.AddIndex(
             model_name="downloadlog",
             index=models.Index(fields=["user", "-at"], name="downloadlog_user_at"),
