@@ -63,7 +63,8 @@ def _copy(connection: Any, table: str, columns: Sequence[str], rows: Iterable[tu
 
 def _insert_many(connection: Any, table: str, columns: Sequence[str], rows: Iterable[tuple]):
     """SQLite: one prepared INSERT per chunk of rows, all in the caller's transaction."""
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    marks = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - ours
     raw = connection.connection
     chunk: list[tuple[Any, ...]] = []
     for row in rows:

@@ -9,50 +9,57 @@ transaction, so it cannot drift from `COUNT(*)` over the log. Concurrent writers
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-LOG = "downloads_downloadlog"
-COUNTS = "downloads_downloadcount"
-
-_POSTGRES_CREATE = f"""
+_POSTGRES_CREATE = """
 CREATE FUNCTION downloads_count_log_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.file_id IS NOT NULL THEN
-        UPDATE {COUNTS} SET total = total - 1 WHERE file_id = OLD.file_id;
+        UPDATE downloads_downloadcount SET total = total - 1 WHERE file_id = OLD.file_id;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.file_id IS NOT NULL THEN
-        INSERT INTO {COUNTS} (file_id, total) VALUES (NEW.file_id, 1)
-        ON CONFLICT (file_id) DO UPDATE SET total = {COUNTS}.total + 1;
+        INSERT INTO downloads_downloadcount (file_id, total) VALUES (NEW.file_id, 1)
+        ON CONFLICT (file_id) DO UPDATE SET total = downloads_downloadcount.total + 1;
     END IF;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER downloads_downloadlog_count
-    AFTER INSERT OR DELETE OR UPDATE OF file_id ON {LOG}
+    AFTER INSERT OR DELETE OR UPDATE OF file_id ON downloads_downloadlog
     FOR EACH ROW EXECUTE FUNCTION downloads_count_log_rows();
 """
 
-_POSTGRES_DROP = f"""
-DROP TRIGGER IF EXISTS downloads_downloadlog_count ON {LOG};
+_POSTGRES_DROP = """
+DROP TRIGGER IF EXISTS downloads_downloadlog_count ON downloads_downloadlog;
 DROP FUNCTION IF EXISTS downloads_count_log_rows();
 """
 
-_ADD = f"""
-        INSERT INTO {COUNTS} (file_id, total) VALUES (NEW.file_id, 1)
+_ADD = """
+        INSERT INTO downloads_downloadcount (file_id, total) VALUES (NEW.file_id, 1)
         ON CONFLICT (file_id) DO UPDATE SET total = total + 1;"""
-_TAKE = f"""
-        UPDATE {COUNTS} SET total = total - 1 WHERE file_id = OLD.file_id;"""
+_TAKE = """
+        UPDATE downloads_downloadcount SET total = total - 1 WHERE file_id = OLD.file_id;"""
 
 _SQLITE_CREATE = [
-    f"""CREATE TRIGGER downloads_downloadlog_count_insert AFTER INSERT ON {LOG}
-    WHEN NEW.file_id IS NOT NULL BEGIN{_ADD}
+    """CREATE TRIGGER downloads_downloadlog_count_insert AFTER INSERT ON downloads_downloadlog
+    WHEN NEW.file_id IS NOT NULL BEGIN"""
+    + _ADD
+    + """
     END""",
-    f"""CREATE TRIGGER downloads_downloadlog_count_delete AFTER DELETE ON {LOG}
-    WHEN OLD.file_id IS NOT NULL BEGIN{_TAKE}
+    """CREATE TRIGGER downloads_downloadlog_count_delete AFTER DELETE ON downloads_downloadlog
+    WHEN OLD.file_id IS NOT NULL BEGIN"""
+    + _TAKE
+    + """
     END""",
-    f"""CREATE TRIGGER downloads_downloadlog_count_take AFTER UPDATE OF file_id ON {LOG}
-    WHEN OLD.file_id IS NOT NULL BEGIN{_TAKE}
+    """CREATE TRIGGER downloads_downloadlog_count_take
+    AFTER UPDATE OF file_id ON downloads_downloadlog
+    WHEN OLD.file_id IS NOT NULL BEGIN"""
+    + _TAKE
+    + """
     END""",
-    f"""CREATE TRIGGER downloads_downloadlog_count_add AFTER UPDATE OF file_id ON {LOG}
-    WHEN NEW.file_id IS NOT NULL BEGIN{_ADD}
+    """CREATE TRIGGER downloads_downloadlog_count_add
+    AFTER UPDATE OF file_id ON downloads_downloadlog
+    WHEN NEW.file_id IS NOT NULL BEGIN"""
+    + _ADD
+    + """
     END""",
 ]
 
@@ -63,9 +70,9 @@ _SQLITE_DROP = [
 
 # Every existing row counted once; run with the triggers in place, in the same transaction
 # (PostgreSQL's CREATE TRIGGER holds off concurrent inserts until it commits).
-BACKFILL = f"""
-INSERT INTO {COUNTS} (file_id, total)
-SELECT file_id, COUNT(*) FROM {LOG} WHERE file_id IS NOT NULL GROUP BY file_id
+BACKFILL = """
+INSERT INTO downloads_downloadcount (file_id, total)
+SELECT file_id, COUNT(*) FROM downloads_downloadlog WHERE file_id IS NOT NULL GROUP BY file_id
 """
 
 
@@ -93,5 +100,5 @@ def recount(connection: BaseDatabaseWrapper) -> None:
     """Every file's count from the log itself (the migration's backfill; the bench's loader
     after a COPY with the triggers off)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {COUNTS}")  # noqa: S608 - constant table names
+        cursor.execute("DELETE FROM downloads_downloadcount")
         cursor.execute(BACKFILL)
