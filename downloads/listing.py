@@ -28,7 +28,8 @@ def listable_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StoredFil
         return files
     if getattr(user, "is_staff", False):
         return files
-    owned: QuerySet[Any] = StoredFile.objects.filter(owner=user).values("pk")
-    granted = Grant.objects.filter(user=user).values("file_id")
-    via_groups = Grant.objects.filter(group__user=user).values("file_id")
+    # Unordered: SQLite takes no ORDER BY inside a UNION.
+    owned: QuerySet[Any] = StoredFile.objects.filter(owner=user).order_by().values("pk")
+    granted = Grant.objects.filter(user=user).order_by().values("file_id")
+    via_groups = Grant.objects.filter(group__user=user).order_by().values("file_id")
     return files.filter(pk__in=owned.union(granted, via_groups))
