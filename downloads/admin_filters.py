@@ -13,7 +13,7 @@ def distinct_by_skip_scan(rows: QuerySet[Any], field: Field[Any, Any]) -> list[A
     """The distinct values of a NOT NULL, indexed column of the whole table: one index probe
     per value (a recursive "next value above the last one") instead of reading every row."""
     table = connections[rows.db].ops.quote_name(rows.model._meta.db_table)
-    column = connections[rows.db].ops.quote_name(field.column)
+    column = connections[rows.db].ops.quote_name(str(field.column))
     # Names from the model's metadata, quoted by the backend; no client input.
     sql = f"""
         WITH RECURSIVE seen(value) AS (
@@ -47,4 +47,5 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
         rows = model_admin.get_queryset(request)
         whole_table = not rows.query.where and field_path == field.name and not field.null
         if whole_table:
-            self.lookup_choices = distinct_by_skip_scan(rows, field)
+            # Django iterates its own queryset here; a list of the same values does as well.
+            self.lookup_choices = distinct_by_skip_scan(rows, field)  # type: ignore[assignment]

@@ -29,7 +29,7 @@ def listable_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StoredFil
     if getattr(user, "is_staff", False):
         return files
     # Unordered: SQLite takes no ORDER BY inside a UNION.
-    owned: QuerySet[Any] = StoredFile.objects.filter(owner=user).order_by().values("pk")
-    granted = Grant.objects.filter(user=user).order_by().values("file_id")
-    via_groups = Grant.objects.filter(group__user=user).order_by().values("file_id")
+    owned: QuerySet[Any] = StoredFile.objects.filter(owner_id=user.pk).order_by().values("pk")
+    granted = Grant.objects.filter(user_id=user.pk).order_by().values("file_id")
+    via_groups = Grant.objects.filter(group__user__pk=user.pk).order_by().values("file_id")
     return files.filter(pk__in=owned.union(granted, via_groups))
