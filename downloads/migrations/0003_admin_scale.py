@@ -2,8 +2,8 @@
 
 Indexes for the stored-file list's order and content-type filter, for the log's filters (user, status, outcome, delivery; each newest first), and each
 file's download count kept by triggers on the log (downloads/logcounts.py), counted once from
-the existing rows. PostgreSQL builds the indexes while holding off writes to the log; on a big
-log, build them beforehand with CREATE INDEX CONCURRENTLY under the same names (README).
+the existing rows. All in one transaction, which holds off writes to the log while it runs
+(README, Performance).
 """
 
 import django.db.models.deletion
