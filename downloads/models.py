@@ -49,8 +49,9 @@ class StoredFile(models.Model):
         permissions = [("download_any", "Can download any file (staff only)")]
         indexes = [
             models.Index(fields=["owner", "-updated"]),
-            # The admin's list, newest first, a page at a time; its content-type filter.
-            models.Index(fields=["-updated", "name"], name="storedfile_updated_name"),
+            # The admin's list, newest first, a page at a time (the changelist adds "-pk" to any
+            # ordering; without it SQLite sorts every row), and its content-type filter.
+            models.Index(fields=["-updated", "name", "-id"], name="storedfile_updated_name"),
             models.Index(fields=["content_type"], name="storedfile_content_type"),
         ]
 
@@ -205,14 +206,14 @@ class DownloadLog(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        # The admin's filters (file, user, status, outcome), each newest first (README,
-        # Performance: "The admin at ten million rows").
+        # The admin's filters (file, user, status, outcome), each newest first: read backwards,
+        # ("at", rowid) gives the changelist's "-at, -pk" on SQLite too (README, Performance).
         indexes = [
             models.Index(fields=["file", "-at"]),
-            models.Index(fields=["user", "-at"], name="downloadlog_user_at"),
-            models.Index(fields=["status", "-at"], name="downloadlog_status_at"),
-            models.Index(fields=["outcome", "-at"], name="downloadlog_outcome_at"),
-            models.Index(fields=["delivery", "-at"], name="downloadlog_delivery_at"),
+            models.Index(fields=["user", "at"], name="downloadlog_user_at"),
+            models.Index(fields=["status", "at"], name="downloadlog_status_at"),
+            models.Index(fields=["outcome", "at"], name="downloadlog_outcome_at"),
+            models.Index(fields=["delivery", "at"], name="downloadlog_delivery_at"),
         ]
         permissions = [
             (

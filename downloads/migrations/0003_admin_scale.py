@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="storedfile",
-            index=models.Index(fields=["-updated", "name"], name="storedfile_updated_name"),
+            index=models.Index(fields=["-updated", "name", "-id"], name="storedfile_updated_name"),
         ),
         migrations.AddIndex(
             model_name="storedfile",
@@ -40,19 +40,19 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="downloadlog",
-            index=models.Index(fields=["user", "-at"], name="downloadlog_user_at"),
+            index=models.Index(fields=["user", "at"], name="downloadlog_user_at"),
         ),
         migrations.AddIndex(
             model_name="downloadlog",
-            index=models.Index(fields=["status", "-at"], name="downloadlog_status_at"),
+            index=models.Index(fields=["status", "at"], name="downloadlog_status_at"),
         ),
         migrations.AddIndex(
             model_name="downloadlog",
-            index=models.Index(fields=["outcome", "-at"], name="downloadlog_outcome_at"),
+            index=models.Index(fields=["outcome", "at"], name="downloadlog_outcome_at"),
         ),
         migrations.AddIndex(
             model_name="downloadlog",
-            index=models.Index(fields=["delivery", "-at"], name="downloadlog_delivery_at"),
+            index=models.Index(fields=["delivery", "at"], name="downloadlog_delivery_at"),
         ),
         migrations.CreateModel(
             name="DownloadCount",
