@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := project.settings
 
-.PHONY: run test test-postgres lint setup system-deps bench soak clean
+.PHONY: run test test-postgres lint setup system-deps bench bench-admin soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ lint: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench
+
+# The admin and a heavy user's pages at 10M log rows (PostgreSQL, with DATABASE_URL) or 1M
+# (SQLite); e.g. BENCH_ADMIN_ARGS="--log-rows 200000" for a quick look (README, Performance).
+bench-admin: $(STAMP) system-deps
+	$(PY) -m bench.admin $(BENCH_ADMIN_ARGS)
 
 # Many clients at once through every arrangement (README, "Soak"); SOAK_SECONDS=10 for a quick look.
 soak: $(STAMP) system-deps

@@ -47,7 +47,13 @@ class StoredFile(models.Model):
     class Meta:
         ordering = ["-updated", "name"]
         permissions = [("download_any", "Can download any file (staff only)")]
-        indexes = [models.Index(fields=["owner", "-updated"])]
+        indexes = [
+            models.Index(fields=["owner", "-updated"]),
+            # The admin's list, newest first, a page at a time (the changelist adds "-pk" to any
+            # ordering; without it SQLite sorts every row), and its content-type filter.
+            models.Index(fields=["-updated", "name", "-id"], name="storedfile_updated_name"),
+            models.Index(fields=["content_type"], name="storedfile_content_type"),
+        ]
 
     _stored_key: str = ""
 
@@ -200,7 +206,15 @@ class DownloadLog(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["file", "-at"])]
+        # The admin's filters (file, user, status, outcome), each newest first: read backwards,
+        # ("at", rowid) gives the changelist's "-at, -pk" on SQLite too (README, Performance).
+        indexes = [
+            models.Index(fields=["file", "-at"]),
+            models.Index(fields=["user", "at"], name="downloadlog_user_at"),
+            models.Index(fields=["status", "at"], name="downloadlog_status_at"),
+            models.Index(fields=["outcome", "at"], name="downloadlog_outcome_at"),
+            models.Index(fields=["delivery", "at"], name="downloadlog_delivery_at"),
+        ]
         permissions = [
             (
                 "view_every_log_entry",
@@ -210,3 +224,21 @@ class DownloadLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} by {self.user} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DownloadCount(models.Model):
+    """How many download log rows name a file: the admin's "downloads" column without counting
+    the log. Kept by database triggers on the log table (migration 0003), in the same
+    transaction as the rows themselves, whoever writes or deletes them; never written by the app.
+    """
+
+    file = models.OneToOneField(
+        StoredFile,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="download_counter",
+    )
+    total = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.total} downloads"

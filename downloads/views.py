@@ -18,12 +18,14 @@ from downloads.delivery import get_delivery
 from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
 from downloads.http.types import is_safe_inline
+from downloads.listing import listable_files
 from downloads.models import StoredFile
 from downloads.selection import search_files
 
 
 def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
-    files = downloadable_files(request.user).select_related("owner")
+    # The policy's files, found through the user's grants first (downloads/listing.py).
+    files = listable_files(request.user).select_related("owner")
     # The same search the zip ("all matching") and the CSV export use.
     return search_files(files, request.GET.get("q", ""))
 

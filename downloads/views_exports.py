@@ -21,6 +21,7 @@ from downloads.csvexport import file_list_csv, stamped_name
 from downloads.delivery.headers import generated_file_headers
 from downloads.downloadlog import ZIP_DELIVERY, log_denied, log_zip
 from downloads.faults import missing_local_members
+from downloads.listing import listable_files
 from downloads.models import StoredFile
 from downloads.selection import (
     BadSelectionError,
@@ -75,7 +76,7 @@ def zip_response(
 @require_safe
 def export_files_csv(request: HttpRequest) -> StreamingHttpResponse:
     files: QuerySet[StoredFile] = search_files(
-        downloadable_files(request.user), request.GET.get("q", "")
+        listable_files(request.user), request.GET.get("q", "")
     )
     return file_list_csv(request, files)
 

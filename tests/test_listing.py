@@ -1,0 +1,77 @@
+"""My files, the API and the CSV export narrow the policy's query to the user's grants first
+(downloads/listing.py): it must list exactly what the policy allows, for every kind of user."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.utils import timezone
+
+from downloads.access import downloadable_files
+from downloads.listing import listable_files
+from downloads.models import Grant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def files(make_file, alice, bob, carol, reviewers):
+    """A file for each way there is to reach one, and one nobody but alice reaches."""
+    made = {
+        "bob owns": make_file(name="bob owns.txt", owner=bob),
+        "to bob": make_file(name="to bob.txt", share_with=bob),
+        "to reviewers": make_file(name="to reviewers.txt", share_with=reviewers),
+        "alice only": make_file(name="alice only.txt"),
+        "expired for bob": make_file(name="expired.txt"),
+        "expired for reviewers": make_file(name="expired group.txt"),
+        "later for bob": make_file(name="later.txt"),
+    }
+    yesterday, tomorrow = timezone.now() - timedelta(days=1), timezone.now() + timedelta(days=1)
+    Grant.objects.create(file=made["expired for bob"], user=bob, expires_at=yesterday)
+    Grant.objects.create(file=made["expired for reviewers"], group=reviewers, expires_at=yesterday)
+    Grant.objects.create(file=made["later for bob"], user=bob, expires_at=tomorrow)
+    # Carol is in another group with grants of its own, and in reviewers too.
+    others = Group.objects.create(name="others")
+    others.user_set.add(carol)
+    Grant.objects.create(file=made["alice only"], group=others, expires_at=yesterday)
+    return made
+
+
+def staff(name: str, *, download_any: bool = False, superuser: bool = False) -> User:
+    user = User.objects.create_user(name, is_staff=True, is_superuser=superuser)
+    if download_any:
+        user.user_permissions.add(Permission.objects.get(codename="download_any"))
+    return user
+
+
+def users(alice, bob, carol):
+    return {
+        "owner": alice,
+        "grants and a group": bob,
+        "only an expired group grant": carol,
+        "stranger": User.objects.create_user("stranger"),
+        "staff": staff("clerk"),
+        "staff with download_any": staff("manager", download_any=True),
+        "superuser": staff("root", superuser=True),
+        "anonymous": AnonymousUser(),
+    }
+
+
+def test_every_kind_of_user_gets_exactly_what_the_policy_allows(files, alice, bob, carol):
+    for kind, user in users(alice, bob, carol).items():
+        listed = set(listable_files(user).values_list("pk", flat=True))
+        allowed = set(downloadable_files(user).values_list("pk", flat=True))
+        assert listed == allowed, kind
+
+
+def test_bob_sees_his_own_his_grants_and_his_groups(files, bob):
+    names = set(listable_files(bob).values_list("name", flat=True))
+    assert names == {"bob owns.txt", "to bob.txt", "to reviewers.txt", "later.txt"}
+
+
+def test_a_revoked_grant_leaves_the_list(files, bob, client):
+    Grant.objects.filter(file=files["to bob"], user=bob).delete()
+    client.force_login(bob)
+    listed = {entry["name"] for entry in client.get("/api/files/").json()["results"]}
+    assert "to bob.txt" not in listed
+    assert "to reviewers.txt" in listed
