@@ -50,14 +50,13 @@ class Subject:
     is_staff: bool
 
     def __post_init__(self) -> None:
-        for name in FLAGS:
-            if type(getattr(self, name)) is not bool:
-                raise TypeError(f"Subject.{name} is a bool, not {getattr(self, name)!r}.")
-        for name in VALUES:
-            value = getattr(self, name)
-            # None would be compared as `= NULL` by the compiled check, as IS NULL by the ORM.
-            if isinstance(value, bool) or not isinstance(value, int | str | uuid.UUID):
-                raise TypeError(f"Subject.{name} is an id (int, str or UUID), not {value!r}.")
+        # Runs on every download: written out, and held to FLAGS and VALUES by
+        # new_one_file_query(), so a fact added to the Subject is checked here too.
+        if type(self.is_superuser) is not bool or type(self.is_staff) is not bool:
+            raise TypeError(f"Subject's flags are bools, not {self.variant()!r}.")
+        # Not None: the compiled check would compare `= NULL`, the ORM would write IS NULL.
+        if type(self.user_id) not in _ID_TYPES:
+            raise TypeError(f"Subject.user_id is an id (int, str or UUID), not {self.user_id!r}.")
 
     @classmethod
     def of(cls, user: AbstractBaseUser | AnonymousUser) -> Subject | None:
@@ -65,17 +64,21 @@ class Subject:
         if not user.is_authenticated:
             return None
         return cls(
-            user_id=user.pk,
-            is_superuser=bool(getattr(user, "is_superuser", False)),
-            is_staff=bool(getattr(user, "is_staff", False)),
+            user.pk,
+            bool(getattr(user, "is_superuser", False)),
+            bool(getattr(user, "is_staff", False)),
         )
 
     def variant(self) -> tuple[bool, ...]:
-        return tuple(getattr(self, name) for name in FLAGS)
+        """The flags, in the order of FLAGS."""
+        return (self.is_superuser, self.is_staff)
 
     def values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in VALUES}
+        """The values, named as in VALUES."""
+        return {"user_id": self.user_id}
 
+
+_ID_TYPES = (int, str, uuid.UUID)
 
 # The Subject's facts compared in SQL: parameters of every variant that uses them.
 VALUES = tuple(f.name for f in fields(Subject) if f.name not in FLAGS)
@@ -155,6 +158,7 @@ def new_one_file_query() -> PreparedQuery[StoredFile]:
             f"Subject.{', '.join(undeclared)} is not declared in access._subject_values(): the "
             "compiled one-file check could not give it to the policy."
         )
+    _hold_the_subject_to_its_declaration(declared)
     first = {"file_id": uuid.UUID(int=1), "now": datetime(2001, 1, 1, tzinfo=UTC)}
     second = {"file_id": uuid.UUID(int=2), "now": datetime(2002, 2, 2, tzinfo=UTC)}
     for name in VALUES:
@@ -173,6 +177,27 @@ def new_one_file_query() -> PreparedQuery[StoredFile]:
             for variant in itertools.product((False, True), repeat=len(FLAGS))
         },
     )
+
+
+def _hold_the_subject_to_its_declaration(
+    declared: dict[str, tuple[Field[Any, Any], tuple[Any, Any]]],
+) -> None:
+    """Subject's hand-written fast paths name exactly its FLAGS and VALUES, in order, and refuse
+    anything but a bool flag and an id value (None included)."""
+    sample = Subject(
+        **dict.fromkeys(FLAGS, False), **{name: declared[name][1][0] for name in VALUES}
+    )
+    flags = tuple(getattr(sample, name) for name in FLAGS)
+    values = {name: getattr(sample, name) for name in VALUES}
+    if sample.variant() != flags or sample.values() != values:
+        raise ImproperlyConfigured("Subject.variant() or .values() does not follow FLAGS, VALUES.")
+    wrong = {name: "yes" for name in FLAGS} | {name: None for name in VALUES}
+    for name, value in wrong.items():
+        try:
+            Subject(**{**values, **dict.fromkeys(FLAGS, False), name: value})
+        except TypeError:
+            continue
+        raise ImproperlyConfigured(f"Subject accepts {name}={value!r}; it must refuse it.")
 
 
 # The one the download view uses, compiled variant by variant on first use in each process.

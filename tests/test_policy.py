@@ -180,8 +180,8 @@ def test_the_subject_holds_only_plain_values(bob):
         ("the user", False, False, "is an id"),
         (None, False, False, "is an id"),
         (True, False, False, "is an id"),
-        (7, 1, False, "is a bool"),
-        (7, False, "yes", "is a bool"),
+        (7, 1, False, "are bools"),
+        (7, False, "yes", "are bools"),
     ],
 )
 def test_the_subject_refuses_anything_but_plain_values(
@@ -279,6 +279,19 @@ def test_a_subject_value_the_compiled_check_does_not_declare_is_refused(monkeypa
     with pytest.raises(SystemCheckError, match=r"downloads\.E050") as failure:
         call_command("check")
     assert "Subject.organisation_id is not declared" in str(failure.value)
+
+
+@pytest.mark.usefixtures("fresh_one_file_check")
+def test_the_subjects_fast_paths_are_held_to_its_fields(monkeypatch):
+    # variant(), values() and the type checks are written out for speed; the check makes sure
+    # they still say what the fields say.
+    monkeypatch.setattr(Subject, "values", lambda self: {})
+    with pytest.raises(SystemCheckError, match="does not follow FLAGS, VALUES"):
+        call_command("check")
+    monkeypatch.undo()
+    monkeypatch.setattr(access, "_ID_TYPES", (int, str, uuid.UUID, type(None)))
+    with pytest.raises(SystemCheckError, match="Subject accepts user_id=None"):
+        call_command("check")
 
 
 # --- manage.py check ----------------------------------------------------------------------------
