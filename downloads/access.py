@@ -184,13 +184,13 @@ def _hold_the_subject_to_its_declaration(
 ) -> None:
     """Subject's hand-written fast paths name exactly its FLAGS and VALUES, in order, and refuse
     anything but a bool flag and an id value (None included)."""
-    sample = Subject(
-        **dict.fromkeys(FLAGS, False), **{name: declared[name][1][0] for name in VALUES}
-    )
-    flags = tuple(getattr(sample, name) for name in FLAGS)
-    values = {name: getattr(sample, name) for name in VALUES}
-    if sample.variant() != flags or sample.values() != values:
-        raise ImproperlyConfigured("Subject.variant() or .values() does not follow FLAGS, VALUES.")
+    values = {name: declared[name][1][0] for name in VALUES}
+    for variant in itertools.product((False, True), repeat=len(FLAGS)):
+        sample = Subject(**dict(zip(FLAGS, variant, strict=True)), **values)
+        if sample.variant() != variant or sample.values() != values:
+            raise ImproperlyConfigured(
+                "Subject.variant() or .values() does not follow FLAGS, VALUES."
+            )
     wrong = {name: "yes" for name in FLAGS} | {name: None for name in VALUES}
     for name, value in wrong.items():
         try:

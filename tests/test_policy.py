@@ -285,10 +285,14 @@ def test_a_subject_value_the_compiled_check_does_not_declare_is_refused(monkeypa
 def test_the_subjects_fast_paths_are_held_to_its_fields(monkeypatch):
     # variant(), values() and the type checks are written out for speed; the check makes sure
     # they still say what the fields say.
-    monkeypatch.setattr(Subject, "values", lambda self: {})
-    with pytest.raises(SystemCheckError, match="does not follow FLAGS, VALUES"):
-        call_command("check")
-    monkeypatch.undo()
+    for name, drifted in [
+        ("values", lambda self: {}),
+        ("variant", lambda self: (self.is_staff, self.is_superuser)),
+    ]:
+        monkeypatch.setattr(Subject, name, drifted)
+        with pytest.raises(SystemCheckError, match="does not follow FLAGS, VALUES"):
+            call_command("check")
+        monkeypatch.undo()
     monkeypatch.setattr(access, "_ID_TYPES", (int, str, uuid.UUID, type(None)))
     with pytest.raises(SystemCheckError, match="Subject accepts user_id=None"):
         call_command("check")
