@@ -10,6 +10,7 @@ class DownloadsConfig(AppConfig):
         from django.contrib import admin
 
         from downloads import checks, signals  # noqa: F401  (registers checks and receivers)
+        from downloads.access_checks import access_check_compiles  # noqa: F401  (registers it)
         from downloads.searchlimit import limit_every_admin_search
 
         limit_every_admin_search(admin.site)

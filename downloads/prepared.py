@@ -9,15 +9,24 @@ where the query is written; the ORM's own functions still adapt every value
 (`Field.get_db_prep_value`, as its lookups do), convert what the database returns (the backend's
 converters) and make the instance (`Model.from_db`).
 
-Compiling checks itself and fails loudly rather than run wrong SQL: the SQL text must not change
-with the values (no value inlined as a literal), and each value must sit exactly where the ORM
-put it, adapted exactly as the ORM adapted it.
+Compiling checks itself and fails loudly rather than run wrong SQL:
+- building the queryset must not run SQL: whatever it read (a permission, a row) would be frozen
+  into the compiled query, right for the stand-ins and wrong for everyone else;
+- built twice with the same values it must give the same SQL and parameters (no clock, no
+  counter: nothing but the declared values reaches the query);
+- the SQL text must not change with the values (no value inlined as a literal);
+- each declared value must land in a parameter, unless the variant declares it unused (then it
+  must land in none): a value that reaches no parameter means the SQL does not depend on it;
+- each value must sit exactly where the ORM put it, adapted exactly as the ORM adapted it.
+`compile()` does all of it ahead of time (downloads/access_checks.py: `manage.py check`); `first()`
+does it on first use otherwise.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -46,7 +55,8 @@ Converters = dict[int, tuple[list[Callable[..., Any]], Col]]
 class PreparedQuery(Generic[M]):
     """`build(variant, **values)` returns the queryset; `fields[name]` is the model field a value
     is compared with (how it is adapted); `stand_ins` are two sets of values that differ in
-    every name, used only while compiling."""
+    every name, used only while compiling; `variants` maps every variant `build` accepts to the
+    names it leaves out of its SQL (by default one variant, None, that uses every value)."""
 
     def __init__(
         self,
@@ -54,24 +64,33 @@ class PreparedQuery(Generic[M]):
         build: Callable[..., QuerySet[M]],
         fields: dict[str, Field[Any, Any]],
         stand_ins: tuple[dict[str, Any], dict[str, Any]],
+        variants: Mapping[Hashable, Iterable[str]] | None = None,
     ) -> None:
         self.model = model
         self.build = build
         self.fields = fields
         self.stand_ins = stand_ins
+        self.variants = {
+            variant: frozenset(unused) for variant, unused in (variants or {None: ()}).items()
+        }
+        for variant, unused in self.variants.items():
+            if unknown := unused - fields.keys():
+                raise ImproperlyConfigured(
+                    f"variant {variant!r} leaves out {sorted(unknown)}, which are not values."
+                )
         self._compiled: dict[tuple[str, Hashable], _Compiled] = {}
         self._lock = threading.Lock()
         # Converters are bound to a connection, and connections to a thread.
         self._local = threading.local()
 
+    def compile(self, using: str, variant: Hashable) -> None:
+        """Compile (and keep) one variant's SQL for database `using`, or raise why it cannot be."""
+        self._compiled_for(using, variant)
+
     def first(self, variant: Hashable, **values: Any) -> M | None:
         """The first row the query finds for these values, or None."""
         using = router.db_for_read(self.model)
-        compiled = self._compiled.get((using, variant))
-        if compiled is None:
-            with self._lock:
-                compiled = self._compiled.get((using, variant)) or self._compile(using, variant)
-                self._compiled[(using, variant)] = compiled
+        compiled = self._compiled.get((using, variant)) or self._compiled_for(using, variant)
         params = list(compiled.params)
         for name, positions in compiled.slots.items():
             adapted = self._adapt(name, values[name], using)
@@ -91,6 +110,12 @@ class PreparedQuery(Generic[M]):
                 value = convert(value, column, connection)
             row[position] = value
         return self.model.from_db(using, compiled.attnames, row)
+
+    def _compiled_for(self, using: str, variant: Hashable) -> _Compiled:
+        with self._lock:
+            compiled = self._compiled.get((using, variant)) or self._compile(using, variant)
+            self._compiled[(using, variant)] = compiled
+        return compiled
 
     def _converters(self, using: str, variant: Hashable, compiled: _Compiled) -> Converters:
         cache: dict[tuple[str, Hashable], Converters] = self._local.__dict__.setdefault(
@@ -114,7 +139,8 @@ class PreparedQuery(Generic[M]):
     def _sql(
         self, using: str, variant: Hashable, values: dict[str, Any]
     ) -> tuple[str, tuple[Any, ...], tuple[Col, ...]]:
-        queryset = self.build(variant, **values)
+        with _no_sql_runs():
+            queryset = self.build(variant, **values)
         if queryset.model is not self.model:
             raise ImproperlyConfigured(f"{self.build!r} must return {self.model.__name__} rows.")
         compiler = queryset.query.get_compiler(using=using)
@@ -125,8 +151,16 @@ class PreparedQuery(Generic[M]):
         return sql, tuple(params), columns
 
     def _compile(self, using: str, variant: Hashable) -> _Compiled:
+        if variant not in self.variants:
+            raise ImproperlyConfigured(f"{variant!r} is not a declared variant.")
+        unused = self.variants[variant]
         first, second = self.stand_ins
         sql, params, columns = self._sql(using, variant, first)
+        if self._sql(using, variant, first)[:2] != (sql, params):
+            raise ImproperlyConfigured(
+                "built twice with the same values, the query differs: something besides the "
+                "declared values (the clock?) reaches the SQL."
+            )
         slots: dict[str, tuple[int, ...]] = {}
         for name in self.fields:
             other_sql, other_params, _ = self._sql(using, variant, {**first, name: second[name]})
@@ -138,10 +172,34 @@ class PreparedQuery(Generic[M]):
             adapted = self._adapt(name, first[name], using)
             if any(params[i] != adapted for i in positions):
                 raise ImproperlyConfigured(f"{name!r} is adapted otherwise than the ORM does.")
-            # A variant may leave a value out (a superuser's check names no user).
-            slots[name] = positions
+            if not positions and name not in unused:
+                raise ImproperlyConfigured(
+                    f"{name!r} lands in no SQL parameter of variant {variant!r}: its SQL does "
+                    "not depend on it. Compare with it, or declare it unused by the variant."
+                )
+            if positions and name in unused:
+                raise ImproperlyConfigured(
+                    f"{name!r} is declared unused by variant {variant!r} but lands in its SQL."
+                )
+            if positions:
+                slots[name] = positions
         taken = [i for positions in slots.values() for i in positions]
         if len(taken) != len(set(taken)):
             raise ImproperlyConfigured("two values share one SQL parameter.")
         attnames = tuple(column.target.attname for column in columns)
         return _Compiled(sql, params, slots, columns, attnames)
+
+
+def _refuse_sql(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+    raise ImproperlyConfigured(
+        f"building a prepared query ran SQL ({sql[:120]}...): what it read would be frozen "
+        "into the compiled query. Compare with the declared values in the query instead."
+    )
+
+
+@contextmanager
+def _no_sql_runs() -> Iterator[None]:
+    with ExitStack() as stack:
+        for connection in connections.all():
+            stack.enter_context(connection.execute_wrapper(_refuse_sql))
+        yield
