@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Gunicorn, server_env
+from harness.gunicorn import Gunicorn
+from tests.servers import server_env
 
 pytestmark = pytest.mark.integration
 
