@@ -29,6 +29,9 @@ class MotoS3(Server):
     recording: Path | None = None
     # AWS_QUERYSTRING_EXPIRE of the servers pointed at it (server_env()).
     url_expiry: int = S3_URL_EXPIRY
+    # Connections kept alive, as S3 keeps them: moto's application under gunicorn
+    # (harness/motoapp.py says why). False: `python -m moto.server`, which closes each one.
+    keep_alive: bool = False
 
     @property
     def endpoint_url(self) -> str:
@@ -39,8 +42,7 @@ class MotoS3(Server):
         if self.recording is not None:
             # Recording is switched on only by the tests that read it (start_recording()).
             env["MOTO_RECORDER_FILEPATH"] = str(self.recording)
-        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.launch(command, log_path, env)
+        self.launch(self.command(), log_path, env)
         try:
             self.client().create_bucket(Bucket=self.bucket)
         except BaseException:
@@ -48,7 +50,25 @@ class MotoS3(Server):
             raise
         return self
 
-    def client(self) -> Any:
+    def command(self) -> list[str]:
+        if not self.keep_alive:
+            return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            # One process: the buckets live in its memory. Threads for concurrent calls.
+            "--workers=1",
+            "--threads=16",
+            "--keep-alive=60",
+            # Completing a 1 GiB multipart upload takes moto longer than the default 30 s.
+            "--timeout=0",
+            f"--bind=127.0.0.1:{self.port}",
+            "harness.motoapp:application",
+        ]
+
+    def client(self, read_timeout: float = 60) -> Any:
+        """A boto3 client of the bucket, for filling it and reading it back."""
         import boto3
         from botocore.config import Config
 
@@ -62,7 +82,7 @@ class MotoS3(Server):
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},
                 connect_timeout=CALL_TIMEOUT,
-                read_timeout=60,
+                read_timeout=read_timeout,
             ),
         )
 

@@ -94,7 +94,7 @@ def test_the_direct_server_serves_files_from_the_same_nginx(
 
 def test_a_login_the_form_refuses_is_an_error(live_gunicorn):
     make_live_user("harness-user", "right-password-1")
-    with pytest.raises(LoginFailed, match="'harness-user'.*200"):
+    with pytest.raises(LoginFailed, match=r"'harness-user'.*200"):
         login(live_gunicorn.url, "harness-user", "wrong-password")
     session = login(live_gunicorn.url, "harness-user", "right-password-1")
     assert session.cookies.get("sessionid")
