@@ -99,7 +99,7 @@ class Server:
         assert self.process is not None
         try:
             wait_for_port(port, self.process, self.start_timeout, self.log_path)
-        except ServerFailed:
+        except BaseException:  # a deadline, or Ctrl-C: nobody else knows of it yet to stop it
             self.stop()
             raise
 

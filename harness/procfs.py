@@ -1,8 +1,9 @@
 """What a server's processes are and cost, read from /proc: the process tree, CPU time, resident
-memory and open files. A process that has gone counts as nothing rather than raising, since a
-worker may exit between listing and reading."""
+memory, open files and TCP sockets. A process that has gone counts as nothing rather than
+raising (a worker may exit between listing and reading), except in rss_kib()."""
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -67,3 +68,48 @@ def open_fds(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
+
+
+# TCP states as /proc/net/tcp writes them.
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+@dataclass(frozen=True)
+class TcpSocket:
+    inode: int
+    state: str  # LISTEN, ESTABLISHED...
+    # Bytes not yet read; for a listening socket, connections waiting to be accepted.
+    rx_queue: int
+
+
+def tcp_sockets(port: int) -> list[TcpSocket]:
+    """The machine's IPv4 and IPv6 TCP sockets whose local port is `port`."""
+    found: list[TcpSocket] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                rx_queue = int(fields[4].split(":")[1], 16)
+                found.append(TcpSocket(inode=int(fields[9]), state=fields[3], rx_queue=rx_queue))
+    return found
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets the process holds open (to match with tcp_sockets())."""
+    inodes: set[int] = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in descriptors:
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
