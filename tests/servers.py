@@ -46,10 +46,13 @@ def server_env(media_root: Path, static_root: Path, **extra: str) -> dict[str, s
         database_url=database_url(),
         media_root=media_root,
         static_root=static_root,
-        GUNICORN_ACCESSLOG="",
-        # The servers' download log writers report where this test run's do (tests/settings.py).
-        DOWNLOADS_LOG_STATUS_DIR=django_settings.DOWNLOADS_LOG_STATUS_DIR,
-        **extra,
+        **{
+            "GUNICORN_ACCESSLOG": "",
+            # The servers' download log writers report where this test run's do
+            # (tests/settings.py), unless the test says otherwise.
+            "DOWNLOADS_LOG_STATUS_DIR": django_settings.DOWNLOADS_LOG_STATUS_DIR,
+            **extra,
+        },
     )
 
 
