@@ -17,7 +17,13 @@ class Gunicorn(Server):
     env: dict[str, str]
 
     def start(self, log_path: Path) -> "Gunicorn":
-        env = {**os.environ, **self.env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
-        env["DJANGO_SETTINGS_MODULE"] = "project.settings"
+        # The project's settings unless `env` names others (a benchmark's variant): never the
+        # calling process's own (the tests run on tests.settings).
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            **self.env,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+        }
         self.launch([sys.executable, "-m", "gunicorn", "-c", str(CONFIG)], log_path, env)
         return self
