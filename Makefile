@@ -48,7 +48,7 @@ test-postgres: $(STAMP) system-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DJANGO_SETTINGS_MODULE=tests.settings $(VENV)/bin/mypy downloads project deploy
+	DJANGO_SETTINGS_MODULE=tests.settings $(VENV)/bin/mypy --explicit-package-bases downloads project deploy harness
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench

@@ -8,13 +8,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from bench import client, files, measure, procstat, report, servers, stall, workspace
 from bench.rows import Row, Stacks, make_rows
 from bench.signals import stop_on_signals
+from harness.login import login
+from harness.process import Server
 
 RESULTS = Path(__file__).resolve().parent / "results"
+S = TypeVar("S", bound=Server)
 TOOLS = ("wrk", "curl")
 
 
@@ -67,29 +71,11 @@ def prepare_django(
 
 def log_in(base_url: str) -> tuple[str, str]:
     """Log in through the login form; the session cookie and the CSRF token it left."""
-    import requests
-
-    session = requests.Session()
-    login_url = f"{base_url}/accounts/login/"
-    session.get(login_url, timeout=10).raise_for_status()
-    answer = session.post(
-        login_url,
-        data={
-            "username": files.USERNAME,
-            "password": files.PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": login_url},
-        allow_redirects=False,
-        timeout=10,
-    )
-    session_id, csrf_token = session.cookies.get("sessionid"), session.cookies.get("csrftoken")
-    if answer.status_code != 302 or not session_id or not csrf_token:
-        raise RuntimeError(f"logging in failed: {answer.status_code}")
-    return session_id, csrf_token
+    cookies = login(base_url, files.USERNAME, files.PASSWORD).cookies
+    return str(cookies["sessionid"]), str(cookies["csrftoken"])
 
 
-def presigned_urls(s3_mode: servers.Server, made: files.BenchFiles, cookie: str) -> dict[str, str]:
+def presigned_urls(s3_mode: Server, made: files.BenchFiles, cookie: str) -> dict[str, str]:
     """Where s3 mode sends the user for each file: the URLs the fetch row loads."""
     urls = {}
     for label, file in made.by_size.items():
@@ -120,44 +106,27 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"missing {', '.join(missing)}: run `make system-deps`")
     started = time.monotonic()
     ws = workspace.create()
-    running: list[servers.Server] = []
+    running: list[Server] = []  # stopped in reverse order at the end
+
+    def track(server: S) -> S:
+        running.append(server)
+        return server
+
     try:
         log(f"workspace: files in {ws.root}, database {ws.database_url.split('@')[-1]}")
         made = prepare_django(ws)
         log("files written; starting moto, gunicorn x3, nginx x2")
-        moto = servers.start_moto(ws.log_dir)
-        running.append(moto)
-        files.upload_to_s3(servers.s3_client(moto.url), servers.S3_BUCKET, ws.media_root, made)
-
-        def gunicorn(name: str, **extra: str) -> servers.Server:
-            server = servers.start_gunicorn(name, ws.app_env(**extra), ws.log_dir)
-            running.append(server)
-            return server
-
-        django_app = gunicorn("django", DOWNLOADS_DELIVERY="django")
-        nginx_app = gunicorn("nginx", DOWNLOADS_DELIVERY="nginx")
-        s3_app = gunicorn("s3", DOWNLOADS_DELIVERY="s3", **servers.s3_env(moto.url))
-        nginx_django, direct = servers.start_nginx(
-            "nginx-django",
-            upstream=django_app,
-            media_root=ws.media_root,
-            static_root=ws.static_root,
-            run_dir=ws.data_dir / "nginx-django",
-            reference_root=ws.media_root,
+        moto = track(servers.start_moto(ws))
+        files.upload_to_s3(servers.upload_client(moto), moto.bucket, ws.media_root, made)
+        django_app = track(servers.start_gunicorn(ws, "django", DOWNLOADS_DELIVERY="django"))
+        nginx_app = track(servers.start_gunicorn(ws, "nginx", DOWNLOADS_DELIVERY="nginx"))
+        s3_app = track(
+            servers.start_gunicorn(ws, "s3", DOWNLOADS_DELIVERY="s3", **moto.server_env())
         )
-        running.append(nginx_django)
-        nginx_nginx, _ = servers.start_nginx(
-            "nginx-nginx",
-            upstream=nginx_app,
-            media_root=ws.media_root,
-            static_root=ws.static_root,
-            run_dir=ws.data_dir / "nginx-nginx",
-        )
-        running.append(nginx_nginx)
-        assert direct is not None
+        nginx_django = track(servers.start_nginx(ws, "nginx-django", django_app, direct=True))
+        nginx_nginx = track(servers.start_nginx(ws, "nginx-nginx", nginx_app))
         stacks = Stacks(
             nginx_django=nginx_django,
-            direct=direct,
             nginx_nginx=nginx_nginx,
             django=django_app,
             nginx_mode=nginx_app,
@@ -172,22 +141,16 @@ def run(args: argparse.Namespace) -> int:
             rows = [row for row in rows if row.key in wanted]
         check_rows(rows, cookie)
         if args.stalled:
-            nginx_s3, _ = servers.start_nginx(
-                "nginx-s3",
-                upstream=s3_app,
-                media_root=ws.media_root,
-                static_root=ws.static_root,
-                run_dir=ws.data_dir / "nginx-s3",
-            )
-            running.append(nginx_s3)
+            nginx_s3 = track(servers.start_nginx(ws, "nginx-s3", s3_app))
             big, small = made.by_size["1GiB"].download_path, made.by_size["1KiB"].download_path
-            for name, server in (
+            entries: tuple[tuple[str, Server], ...] = (
                 ("gunicorn alone (django)", django_app),
                 ("nginx + gunicorn, django", nginx_django),
                 ("nginx + gunicorn, nginx", nginx_nginx),
                 ("nginx + gunicorn, s3", nginx_s3),
-            ):
-                print(stall.measure(name, server.url, big, cookie, ["/", small]), flush=True)
+            )
+            for name, entry in entries:
+                print(stall.measure(name, entry.url, big, cookie, ["/", small]), flush=True)
             return 0
         if args.hold:
             log(f"holding; cookie: {cookie}")

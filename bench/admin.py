@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             say=say,
         )
         connection.close()
-        gunicorn = servers.start_gunicorn("admin", ws.app_env(), ws.log_dir)
+        gunicorn = servers.start_gunicorn(ws, "admin")
         sessions = {
             "admin": logged_in(gunicorn.url, ADMIN),
             "holder": logged_in(gunicorn.url, HOLDER),

@@ -1,51 +1,15 @@
-"""What the server processes cost: CPU time, resident memory and open files, read from /proc."""
+"""What the server processes cost while a block runs: CPU time, peak memory, and the share of the
+machine other processes took meanwhile. The readings themselves are harness.procfs's."""
 
 import os
 import resource
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-MIB = 1024 * 1024
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (a gunicorn master and its workers, nginx and its workers)."""
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            child_ids = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in child_ids:
-            found.extend(process_tree(int(child)))
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU seconds the processes have used so far (threads included)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        # The command name may hold spaces: fields are counted after its closing parenthesis.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes of the machine have used since boot, summed over its CPUs."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle, iowait = fields[3], fields[4]
-    # guest times are already counted in user and nice
-    return (sum(fields[:8]) - idle - iowait) / CLOCK_TICKS
+from harness.procfs import MIB, cpu_seconds, machine_busy_seconds, rss_bytes
 
 
 def own_seconds() -> float:
@@ -55,25 +19,6 @@ def own_seconds() -> float:
         usage = resource.getrusage(who)
         total += usage.ru_utime + usage.ru_stime
     return total
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in lines:
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def open_fds(pid: int) -> int:
-    """How many file descriptors the process holds (sockets, files, pipes); 0 once it is gone."""
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return 0
 
 
 class Sampler:

@@ -3,7 +3,8 @@
 from dataclasses import dataclass, field
 
 from bench.files import BenchFiles
-from bench.servers import Server
+from harness.nginx import Nginx
+from harness.process import Server
 
 # The reference rows the ratios are taken to.
 DIRECT = "nginx-direct"
@@ -31,8 +32,7 @@ class Row:
 class Stacks:
     """The running servers the rows are made of."""
 
-    nginx_django: Server  # nginx (deploy template) in front of `django`
-    direct: Server  # the same nginx's reference server: files from disk, no check
+    nginx_django: Nginx  # nginx (deploy template) in front of `django`, with its direct server
     nginx_nginx: Server  # nginx (deploy template) in front of `nginx_mode`
     django: Server  # gunicorn, DOWNLOADS_DELIVERY=django
     nginx_mode: Server  # gunicorn, DOWNLOADS_DELIVERY=nginx
@@ -46,12 +46,13 @@ def make_rows(stacks: Stacks, files: BenchFiles, presigned: dict[str, str]) -> l
     def downloads(base: str) -> dict[str, str]:
         return {label: base + file.download_path for label, file in sizes.items()}
 
+    direct = stacks.nginx_django.direct_url
     return [
         Row(
             DIRECT,
             "nginx direct (no check)",
-            {label: stacks.direct.url + file.direct_path for label, file in sizes.items()},
-            cost=(stacks.direct,),
+            {label: direct + file.direct_path for label, file in sizes.items()},
+            cost=(stacks.nginx_django,),
         ),
         Row(
             WHITENOISE,

@@ -21,7 +21,6 @@ taking turns. SQLite by default; PostgreSQL with DATABASE_URL (scripts/postgres.
 import argparse
 import http.client
 import json
-import os
 import statistics
 import sys
 import threading
@@ -34,6 +33,8 @@ from typing import Any
 from bench import files, procstat, servers, workspace
 from bench.__main__ import RESULTS, log_in, prepare_django
 from bench.signals import stop_on_signals
+from harness.gunicorn import Gunicorn
+from harness.process import Server
 
 MODES = ("django", "nginx")
 
@@ -66,7 +67,7 @@ class Target:
 
     variant: Variant
     mode: str
-    app: servers.Server
+    app: Server
     host: str
     port: int
     cookie: str = ""
@@ -76,13 +77,10 @@ def log(message: str) -> None:
     print(f"[sessions_ab {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def start_gunicorn(name: str, env: dict[str, str], log_dir: Path) -> servers.Server:
-    """As bench.servers.start_gunicorn, but with the variant's settings module."""
-    server = servers.Server(name=name, log_path=log_dir / f"gunicorn-{name}.log")
-    full_env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{server.port}"}
-    config = servers.ROOT / "deploy" / "gunicorn.conf.py"
-    server.launch([sys.executable, "-m", "gunicorn", "-c", str(config)], env=full_env)
-    return server
+def start_gunicorn(name: str, env: dict[str, str], log_dir: Path) -> Server:
+    """As bench.servers.start_gunicorn, but with the variant's settings module (the harness
+    keeps a DJANGO_SETTINGS_MODULE its env names)."""
+    return Gunicorn(env=env).start(log_dir / f"gunicorn-{name}.log")
 
 
 def download_many(target: Target, path: str, count: int, connections: int) -> None:
@@ -161,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     if len(variants) != 2:
         raise SystemExit("give exactly two --variant NAME=ENGINE,BACKEND")
     ws = workspace.create()
-    running: list[servers.Server] = []
+    running: list[Server] = []
     try:
         database = "postgresql" if ws.postgres_database else "sqlite"
         log(f"{database}; files in {ws.root}")
@@ -175,13 +173,7 @@ def run(args: argparse.Namespace) -> int:
                 running.append(app)
                 front = app
                 if mode == "nginx":
-                    front, _ = servers.start_nginx(
-                        f"nginx-{variant.name}",
-                        upstream=app,
-                        media_root=ws.media_root,
-                        static_root=ws.static_root,
-                        run_dir=ws.data_dir / f"nginx-{variant.name}",
-                    )
+                    front = servers.start_nginx(ws, f"nginx-{variant.name}", app)
                     running.append(front)
                 target = Target(variant, mode, app, "127.0.0.1", front.port)
                 session_id, csrf_token = log_in(front.url)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from harness.env import app_env
+
 TMPFS = Path("/dev/shm")
 
 
@@ -42,15 +44,14 @@ class Workspace:
 
     def app_env(self, **extra: str) -> dict[str, str]:
         """The environment of every process that runs the app, the bench's own included."""
-        return {
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-            "DJANGO_SECRET_KEY": self.secret_key,
-            "DATABASE_URL": self.database_url,
-            "MEDIA_ROOT": str(self.media_root),
-            "STATIC_ROOT": str(self.static_root),
-            "DJANGO_LOG_LEVEL": "WARNING",
+        return app_env(
+            secret_key=self.secret_key,
+            database_url=self.database_url,
+            media_root=self.media_root,
+            static_root=self.static_root,
+            DJANGO_LOG_LEVEL="WARNING",
             **extra,
-        }
+        )
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

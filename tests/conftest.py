@@ -11,6 +11,7 @@ from django.core.management.commands import flush
 from django.db import OperationalError
 
 from downloads.models import StoredFile
+from harness.storages import local_storage, with_default_storage
 from tests.stored import store_file
 
 pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles", "tests.prunehelp"]
@@ -50,13 +51,7 @@ def private_media(settings, tmp_path: Path) -> Path:
     media = tmp_path / "media"
     media.mkdir()
     settings.MEDIA_ROOT = media
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(media), "base_url": None},
-        },
-    }
+    settings.STORAGES = with_default_storage(local_storage(media))
     return media
 
 

@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.test import override_settings
 
 from downloads.models import StoredFile
+from harness.login import login
+from harness.storages import local_storage, with_default_storage
 from tests.contract_cases import BODY
-from tests.servers import RATE_LIMIT, Stack, login, make_live_user
+from tests.servers import RATE_LIMIT, Stack, make_live_user
 
 USER = "contract-alice"
 OTHER = "contract-bob"
@@ -85,10 +86,7 @@ class Live:
 def storage_setting(storage: str, live_media: Path, request: pytest.FixtureRequest) -> Any:
     if storage == "s3":
         return request.getfixturevalue("moto_s3").storage_settings()
-    return {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(live_media), "base_url": None},
-    }
+    return local_storage(live_media)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +103,7 @@ def live_files(
         default = storage_setting(storage, live_media, request)
         with (
             django_db_blocker.unblock(),
-            override_settings(STORAGES={**settings.STORAGES, "default": default}),
+            override_settings(STORAGES=with_default_storage(default)),
         ):
             if not users:
                 users[USER] = make_live_user(USER, PASSWORD)

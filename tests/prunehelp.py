@@ -22,7 +22,9 @@ from django.utils import timezone
 from downloads import logarchive
 from downloads.archivestore import read_whole
 from downloads.models import DownloadLog, Outcome
-from tests.servers import ROOT, SECRET_KEY, MotoS3, database_url
+from harness.process import ROOT
+from harness.s3 import MotoS3
+from tests.servers import SECRET_KEY, database_url
 
 # Every storage call of the in-process S3 tests and of the prune processes: an outage is found
 # within seconds (connect and read timeouts of 1 s, one attempt).

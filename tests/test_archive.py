@@ -16,6 +16,7 @@ from downloads.archive import (
     plan_compression,
 )
 from downloads.models import StoredFile
+from harness.storages import local_storage, with_default_storage
 from tests.sparse import ExpectedBytes, fast_sparse_directory, sparse_file
 from tests.zipscan import scan_zip
 
@@ -231,13 +232,7 @@ def test_one_member_open_at_a_time_and_closed_when_the_client_leaves(make_file, 
 @pytest.fixture
 def sparse_media(settings) -> Path:
     with fast_sparse_directory("zip64-") as media:
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "default": {
-                "BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": str(media), "base_url": None},
-            },
-        }
+        settings.STORAGES = with_default_storage(local_storage(media))
         yield media
 
 

@@ -12,7 +12,10 @@ import pytest
 import requests
 
 from downloads.models import StoredFile
-from tests.servers import Gunicorn, Nginx, login, make_live_user, server_env
+from harness.gunicorn import Gunicorn
+from harness.login import login
+from harness.nginx import Nginx
+from tests.servers import make_live_user, server_env
 from tests.test_admin import ADD_URL, grant_rows
 
 pytestmark = pytest.mark.integration

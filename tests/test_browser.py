@@ -15,8 +15,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
 from downloads.models import DownloadLog, StoredFile
+from harness.gunicorn import Gunicorn
 from tests.browser import Browser
-from tests.servers import Gunicorn, make_live_user
+from tests.servers import make_live_user
 from tests.stored import store_file
 
 pytestmark = pytest.mark.integration

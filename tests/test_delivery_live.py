@@ -10,9 +10,11 @@ from django.contrib.auth.models import User
 from django.utils.http import http_date
 
 from downloads.models import StoredFile
+from harness.login import login
+from harness.s3 import S3_SECRET_KEY, S3_URL_EXPIRY
 from tests.contract_cases import BODY
 from tests.livefiles import PASSWORD, USER
-from tests.servers import RATE_LIMIT, S3_SECRET_KEY, S3_URL_EXPIRY, login, make_live_user
+from tests.servers import RATE_LIMIT, make_live_user
 from tests.sigv4 import signature_is_valid
 
 pytestmark = pytest.mark.integration

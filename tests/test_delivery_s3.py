@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.servers import S3_REGION, S3_SECRET_KEY, S3_URL_EXPIRY
+from harness.s3 import S3_REGION, S3_SECRET_KEY, S3_URL_EXPIRY
 from tests.sigv4 import expires_at, signature_is_valid
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]

@@ -16,7 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from deploy.render_nginx import NginxConfig
-from tests.servers import Gunicorn, Nginx, server_env
+from harness.gunicorn import Gunicorn
+from harness.nginx import Nginx
+from tests.servers import server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"

@@ -21,7 +21,8 @@ from deploy.render_nginx import (
     render,
     system_resolver,
 )
-from tests.servers import NGINX, free_port
+from harness.nginx import NGINX
+from harness.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

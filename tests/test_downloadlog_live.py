@@ -16,8 +16,10 @@ from django.contrib.auth.models import User
 
 from downloads.logstatus import read_statuses
 from downloads.models import DownloadLog, Outcome, StoredFile
+from harness.gunicorn import Gunicorn
+from harness.login import login
 from tests.dbhold import held_database
-from tests.servers import Gunicorn, login, make_live_user, server_env
+from tests.servers import make_live_user, server_env
 from tests.sparse import sparse_file
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,11 @@ import requests
 from django.core.files.base import ContentFile
 
 from downloads.models import StoredFile
-from tests.servers import Gunicorn, login, make_live_user, rss_kib, server_env
+from harness.gunicorn import Gunicorn
+from harness.login import login
+from harness.procfs import rss_kib
+from harness.storages import local_storage, with_default_storage
+from tests.servers import make_live_user, server_env
 from tests.sparse import ExpectedBytes, fast_sparse_directory, sparse_file
 from tests.zipscan import scan_zip
 
@@ -41,13 +45,7 @@ def zip_gunicorn(
 
 @pytest.fixture
 def zip_live(zip_gunicorn, transactional_db, settings, sparse_media) -> Gunicorn:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(sparse_media), "base_url": None},
-        },
-    }
+    settings.STORAGES = with_default_storage(local_storage(sparse_media))
     return zip_gunicorn
 
 

@@ -8,7 +8,10 @@ import pytest
 from django.core.files import File
 
 from downloads.models import StoredFile
-from tests.servers import Gunicorn, login, make_live_user, rss_kib
+from harness.gunicorn import Gunicorn
+from harness.login import login
+from harness.procfs import rss_kib
+from tests.servers import make_live_user
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from downloads.models import DownloadLog, Outcome, StoredFile
+from harness.s3 import MotoS3
+from harness.storages import local_storage, with_default_storage
 from tests.conftest import stored_keys
-from tests.servers import MotoS3
 from tests.test_admin import ADD_URL, file_form, form_errors
 
 pytestmark = pytest.mark.django_db
@@ -177,7 +178,8 @@ def test_verify_files_reports_missing_and_corrupt_local_files(
 
 def test_verify_files_from_the_command_line(transactional_db, alice, private_media):
     """As cron runs it: exit status 1 when a file is missing; on a terminal, a progress bar."""
-    from tests.servers import ROOT, SECRET_KEY, database_url
+    from harness.process import ROOT
+    from tests.servers import SECRET_KEY, database_url
     from tests.stored import store_file
 
     stored = store_file(alice, "gone.bin", BODY)
@@ -319,10 +321,7 @@ def bounded_storage(moto: MotoS3, endpoint_url: str) -> dict:
 @pytest.fixture
 def stored_then_down(settings, own_moto, make_file):
     """A file stored in the bucket; then the function makes the bucket refuse or go silent."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": bounded_storage(own_moto, own_moto.endpoint_url),
-    }
+    settings.STORAGES = with_default_storage(bounded_storage(own_moto, own_moto.endpoint_url))
     stored = make_file(BODY, "report.pdf")
     silent = SilentEndpoint()
 
@@ -332,7 +331,7 @@ def stored_then_down(settings, own_moto, make_file):
             endpoint = own_moto.endpoint_url
         else:
             endpoint = f"http://127.0.0.1:{silent.port}"
-        settings.STORAGES = {**settings.STORAGES, "default": bounded_storage(own_moto, endpoint)}
+        settings.STORAGES = with_default_storage(bounded_storage(own_moto, endpoint))
 
     yield stored, down
     silent.close()
@@ -396,13 +395,7 @@ def test_disk_full_during_an_admin_upload_is_a_form_error_leaving_no_bytes(
     upload_temp.mkdir()
     settings.FILE_UPLOAD_TEMP_DIR = str(upload_temp)
     settings.MEDIA_ROOT = small_disk
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(small_disk), "base_url": None},
-        },
-    }
+    settings.STORAGES = with_default_storage(local_storage(small_disk))
     big = SimpleUploadedFile("big.bin", b"x" * (3 * 1024 * 1024))  # spooled to upload_temp
     response = admin_client.post(ADD_URL, file_form(alice, big))
     assert response.status_code == 200

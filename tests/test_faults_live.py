@@ -3,11 +3,11 @@
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import override_settings
 
 from downloads.models import DownloadLog, Outcome, StoredFile
+from harness.storages import with_default_storage
 from tests.livefiles import USER, Live, _stored, storage_setting
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def fresh_file(request, django_db_blocker: Any, live_media):
         default = storage_setting(live.stack.storage, live_media, request)
         with (
             django_db_blocker.unblock(),
-            override_settings(STORAGES={**settings.STORAGES, "default": default}),
+            override_settings(STORAGES=with_default_storage(default)),
         ):
             return _stored(name, b"payload " * 1000, User.objects.get(username=USER))
 

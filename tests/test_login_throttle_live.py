@@ -4,8 +4,9 @@ balancer; failures counted by one lock the user out on the other."""
 import pytest
 import requests
 
-from tests import servers
-from tests.servers import Gunicorn, make_live_user, server_env
+from harness import login
+from harness.gunicorn import Gunicorn
+from tests.servers import make_live_user, server_env
 
 pytestmark = pytest.mark.integration
 
@@ -13,7 +14,7 @@ LIMIT = 3
 
 
 def login_attempt(base_url: str, username: str, password: str) -> requests.Response:
-    return servers.login_attempt(base_url, username, password)[1]
+    return login.login_attempt(base_url, username, password)[1]
 
 
 @pytest.fixture

@@ -19,8 +19,10 @@ from downloads import logwriter
 from downloads.logstatus import WriterStatus, prune_exited, publish_status
 from downloads.logwriter import WRITER, LogWriter
 from downloads.models import DownloadLog
+from harness.gunicorn import Gunicorn
+from harness.login import login
 from tests.dbhold import database_outage, held_database
-from tests.servers import Gunicorn, login, make_live_user, server_env
+from tests.servers import make_live_user, server_env
 
 
 def row(**fields) -> DownloadLog:
@@ -123,7 +125,8 @@ for n in range(2000):
 
 @pytest.mark.integration
 def test_rows_still_queued_at_exit_are_written(transactional_db):
-    from tests.servers import ROOT, SECRET_KEY, database_url
+    from harness.process import ROOT
+    from tests.servers import SECRET_KEY, database_url
 
     env = {
         **os.environ,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, free_port, login, login_attempt, wait_for_port
+from harness.login import login, login_attempt
+from harness.process import ROOT, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 

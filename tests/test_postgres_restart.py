@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, SECRET_KEY, Gunicorn, login
+from harness.gunicorn import Gunicorn
+from harness.login import login
+from harness.process import ROOT
+from tests.servers import SECRET_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ import configparser
 import shlex
 from pathlib import Path
 
-from tests.servers import ROOT
+from harness.process import ROOT
 
 UNITS = ROOT / "deploy" / "systemd"
 

@@ -17,6 +17,7 @@ from django.core.files.storage import storages
 from downloads import logarchive
 from downloads.archivestore import read_whole
 from downloads.models import DownloadLog
+from harness.process import ROOT, free_port
 from tests.prunehelp import (
     PruneStorage,
     archived_id_counts,
@@ -25,7 +26,6 @@ from tests.prunehelp import (
     run_prune,
     start_harness,
 )
-from tests.servers import ROOT, free_port
 
 pytestmark = [pytest.mark.integration]
 

@@ -11,6 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from harness.storages import with_default_storage
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Prints what the project's settings make of the environment.
@@ -120,7 +122,7 @@ def s3_storage(**options: object) -> dict:
 
 
 def use_storage(settings, default: dict) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": default}
+    settings.STORAGES = with_default_storage(default)
 
 
 @pytest.mark.parametrize("mode", ["django", "nginx", "s3"])

@@ -15,14 +15,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.test import override_settings
 
 from bench.stall import KINDS, Stallers, is_open, probe
 from downloads.models import DownloadLog, StoredFile
+from harness.gunicorn import Gunicorn
+from harness.login import login
+from harness.nginx import Nginx
+from harness.storages import with_default_storage
 from tests.livefiles import storage_setting
-from tests.servers import Gunicorn, Nginx, Stack, login, make_live_user, server_env
+from tests.servers import Stack, make_live_user, server_env
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +56,7 @@ def stall_files(
 
     def files_in(storage: str) -> dict[str, StoredFile]:
         default = storage_setting(storage, live_media, request)
-        with override_settings(STORAGES={**settings.STORAGES, "default": default}):
+        with override_settings(STORAGES=with_default_storage(default)):
             make_live_user(STALLER, PASSWORD)
             make_live_user(PROBER, PASSWORD)
             return {

@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client, override_settings
 
-from tests.servers import Gunicorn
+from harness.gunicorn import Gunicorn
 
 IMMUTABLE = "max-age=315360000, public, immutable"
 SHORT = "max-age=60, public"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Gunicorn, server_env
+from harness.gunicorn import Gunicorn
+from harness.procfs import ESTABLISHED, LISTEN, socket_inodes, tcp_sockets
+from tests.servers import server_env
 
 pytestmark = pytest.mark.integration
 
@@ -19,35 +21,16 @@ CONNECTIONS = 64
 # Seconds for the workers to accept what the kernel queued for them: "not stuck", on a busy
 # shared machine.
 ACCEPT_BOUND = 10.0
-LISTEN, ESTABLISHED = "0A", "01"
 
 
-def tcp_sockets(port: int) -> dict[int, str]:
-    """Socket inode -> TCP state, for loopback sockets whose local port is `port`."""
-    found: dict[int, str] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                found[int(fields[9])] = fields[3]
-    return found
-
-
-def socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = fd.readlink().name
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[len("socket:[") : -1]))
-    return inodes
+def states(port: int) -> dict[int, str]:
+    """Socket inode -> TCP state, for sockets whose local port is `port`."""
+    return {sock.inode: sock.state for sock in tcp_sockets(port)}
 
 
 def held(server: Gunicorn, state: str) -> dict[int, int]:
     """Worker pid -> how many of the port's sockets in `state` it holds."""
-    sockets = tcp_sockets(server.port)
+    sockets = states(server.port)
     return {
         pid: sum(1 for inode in socket_inodes(pid) if sockets.get(inode) == state)
         for pid in server.worker_pids()
@@ -75,7 +58,7 @@ def two_workers(
 
 
 def test_each_worker_listens_on_its_own_socket(two_workers):
-    listening = [inode for inode, state in tcp_sockets(two_workers.port).items() if state == LISTEN]
+    listening = [inode for inode, state in states(two_workers.port).items() if state == LISTEN]
     owners = {pid: socket_inodes(pid) & set(listening) for pid in two_workers.worker_pids()}
 
     assert len(listening) == 2

@@ -22,6 +22,7 @@ from bench.__main__ import log_in, machine, prepare_django
 from bench.signals import stop_on_signals
 from bench.soak import accounting, arrangements, check, mix, report
 from bench.soak.run import RunResult, soak
+from harness.s3 import MotoS3
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 SIZES = {"1KiB": files.KIB, "1MiB": files.MIB}
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("missing wrk: run `make system-deps`")
     started = time.monotonic()
     ws = workspace.create()
-    moto: servers.Server | None = None
+    moto: MotoS3 | None = None
     results: list[RunResult] = []
     try:
         log(f"workspace: files in {ws.root}, database {ws.database_url.split('@')[-1]}")
@@ -93,20 +94,19 @@ def run(args: argparse.Namespace) -> int:
         missing_ids = [str(uuid.uuid4()) for _ in range(MISSING_IDS)]
         etag = stored_etag(small.id)
 
-        def bucket_url() -> str:
+        def bucket() -> MotoS3:
             nonlocal moto
             if moto is None:
-                moto = servers.start_moto(ws.log_dir)
-                bucket = servers.s3_client(moto.url)
-                files.upload_to_s3(bucket, servers.S3_BUCKET, ws.media_root, made)
-            return moto.url
+                moto = servers.start_moto(ws)
+                files.upload_to_s3(servers.upload_client(moto), moto.bucket, ws.media_root, made)
+            return moto
 
         def count() -> accounting.Rows:
             return accounting.count_rows(file_ids, missing_ids)
 
         for plan in args.plans:
             log(f"{plan.label}: starting")
-            arrangement = arrangements.start(plan, ws, bucket_url)
+            arrangement = arrangements.start(plan, ws, bucket)
             try:
                 session_id, csrf_token = log_in(arrangement.entry.url)
                 target = mix.Target(

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from bench import servers
 from bench.workspace import Workspace
+from harness.process import Server
+from harness.s3 import MotoS3
 
 
 @dataclass
@@ -14,13 +16,13 @@ class Arrangement:
     key: str
     label: str
     # Where the clients connect.
-    entry: servers.Server
+    entry: Server
     # The gunicorn whose workers are watched.
-    app: servers.Server
+    app: Server
     # nginx in front, whose workers are watched; None for gunicorn alone.
-    proxy: servers.Server | None
+    proxy: Server | None
     # Every process group started for it, stopped in reverse order.
-    started: list[servers.Server] = field(default_factory=list)
+    started: list[Server] = field(default_factory=list)
 
     def stop(self) -> None:
         for server in reversed(self.started):
@@ -46,26 +48,20 @@ PLANS = (
 KEYS = tuple(plan.key for plan in PLANS)
 
 
-def start(plan: Plan, ws: Workspace, bucket_url: Callable[[], str]) -> Arrangement:
-    """Start the plan's servers; `bucket_url` gives the S3 endpoint (started once, when needed)."""
-    started: list[servers.Server] = []
+def start(plan: Plan, ws: Workspace, bucket: Callable[[], MotoS3]) -> Arrangement:
+    """Start the plan's servers; `bucket` gives the S3 server (started once, when needed)."""
+    started: list[Server] = []
     try:
         extra = {"DOWNLOADS_DELIVERY": plan.delivery}
         if plan.needs_bucket:
-            extra |= servers.s3_env(bucket_url())
+            extra |= bucket().server_env()
         if not plan.behind_nginx:
             extra["GUNICORN_ACCESSLOG"] = "-"
-        app = servers.start_gunicorn(f"soak-{plan.key}", ws.app_env(**extra), ws.log_dir)
+        app = servers.start_gunicorn(ws, f"soak-{plan.key}", **extra)
         started.append(app)
-        proxy: servers.Server | None = None
+        proxy: Server | None = None
         if plan.behind_nginx:
-            proxy, _ = servers.start_nginx(
-                f"soak-{plan.key}-proxy",
-                upstream=app,
-                media_root=ws.media_root,
-                static_root=ws.static_root,
-                run_dir=ws.data_dir / f"nginx-{plan.key}",
-            )
+            proxy = servers.start_nginx(ws, f"nginx-{plan.key}", app)
             started.append(proxy)
     except BaseException:
         for server in reversed(started):

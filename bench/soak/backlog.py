@@ -7,27 +7,13 @@ rx_queue is that queue's current length; with `reuse_port` each worker has its o
 port, and the queues are summed.
 """
 
-from pathlib import Path
-
 from bench.procstat import Sampler
-
-LISTEN = "0A"
+from harness.procfs import LISTEN, tcp_sockets
 
 
 def accept_queue(port: int) -> int:
-    """Connections waiting to be accepted on the loopback listener of `port` (0 if none)."""
-    waiting = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            local, state, queues = fields[1], fields[3], fields[4]
-            if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
-                waiting += int(queues.split(":")[1], 16)
-    return waiting
+    """Connections waiting to be accepted on the listeners of `port` (0 if none)."""
+    return sum(sock.rx_queue for sock in tcp_sockets(port) if sock.state == LISTEN)
 
 
 class QueueWatch(Sampler):

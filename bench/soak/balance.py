@@ -5,8 +5,8 @@ comment on `reuse_port` is about)."""
 
 from types import TracebackType
 
-from bench.procstat import cpu_seconds
-from bench.servers import Server
+from harness.process import Server
+from harness.procfs import cpu_seconds
 
 
 class WorkerShares:

@@ -3,8 +3,8 @@ leak of either under load shows as growth from one to the other."""
 
 from dataclasses import dataclass
 
-from bench.procstat import MIB, open_fds, rss_bytes
-from bench.servers import Server
+from harness.process import Server
+from harness.procfs import MIB, open_fds, rss_bytes
 
 
 @dataclass(frozen=True)

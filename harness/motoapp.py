@@ -1,4 +1,4 @@
-"""moto's S3 server as a WSGI application, for gunicorn to serve (bench/servers.py).
+"""moto's S3 server as a WSGI application, for gunicorn to serve (MotoS3(keep_alive=True)).
 
 `python -m moto.server` runs werkzeug's development server, which answers every request with
 `Connection: close`: each call from the app to the bucket then opens a new TCP connection and
