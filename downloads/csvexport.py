@@ -20,7 +20,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
-from downloads.delivery.headers import generated_file_headers
+from downloads.delivery.headers import apply_headers, generated_file_headers
 from downloads.models import DownloadLog, StoredFile
 
 BOM = "\ufeff"
@@ -78,8 +78,7 @@ def csv_response(
     response = StreamingHttpResponse(
         csv_chunks(header, export_rows(queryset, columns)), content_type="text/csv; charset=utf-8"
     )
-    for name, value in generated_file_headers(filename).items():
-        response[name] = value
+    apply_headers(response, generated_file_headers(filename))
     return response
 
 

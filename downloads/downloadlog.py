@@ -25,76 +25,20 @@ Every row goes to the one writer (logwriter.py). What a row says:
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from downloads.archive import Archive
 from downloads.clientip import client_ip
+from downloads.delivery.sending import BytesTaken, Delivery, Mover, TakenChunks
 from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, Outcome, StoredFile
-from downloads.storage import ByteSlice
 
 ZIP_DELIVERY = "zip"
 NOT_FOUND = 404
-
-
-@dataclass(frozen=True)
-class DelegatedAnswer:
-    """What the client gets from whoever sends the body on Django's behalf (nginx after an
-    X-Accel-Redirect, the bucket after a redirect): Django's own response says neither."""
-
-    status: int
-    body_bytes: int
-
-
-def delegate_answer(response: HttpResponseBase, status: int, body_bytes: int) -> None:
-    response.delegated_answer = DelegatedAnswer(status, body_bytes)  # type: ignore[attr-defined]
-
-
-def _delegated(response: HttpResponseBase) -> DelegatedAnswer | None:
-    return getattr(response, "delegated_answer", None)
-
-
-def answered_status(response: HttpResponseBase) -> int:
-    delegated = _delegated(response)
-    return delegated.status if delegated else response.status_code
-
-
-def _announced_length(response: HttpResponseBase) -> int:
-    try:
-        return int(response.get("Content-Length", "0"))
-    except ValueError:
-        return 0
-
-
-class TakenChunks:
-    """An iterator over a generated body that counts the bytes the server took: a chunk counts
-    once the server asks for the next one (or for the end), so the chunk in hand when the client
-    leaves does not."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._in_hand = 0
-        self.taken = 0
-        self.finished = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        self.taken += self._in_hand
-        self._in_hand = 0
-        try:
-            chunk = next(self._chunks)
-        except StopIteration:
-            self.finished = True
-            raise
-        self._in_hand = len(chunk)
-        return chunk
 
 
 def _base_row(request: HttpRequest, *, delivery: str = "", **fields: object) -> DownloadLog:
@@ -107,36 +51,28 @@ def _base_row(request: HttpRequest, *, delivery: str = "", **fields: object) -> 
     )
 
 
-def log_download(request: HttpRequest, stored: StoredFile, response: HttpResponseBase) -> None:
-    """Record the answer: at once when no body is to be sent by Django, else when it ends."""
-    row = _base_row(request, file=stored, file_name=stored.name, status=answered_status(response))
-    delegated = _delegated(response)
-    failed = getattr(response, "download_outcome", "")
-    if failed:
-        # Whoever answered a failure instead of the delivery says so (faults.py): no file bytes.
-        row.outcome = failed
+def log_download(request: HttpRequest, stored: StoredFile, delivery: Delivery) -> None:
+    """Record the answer from what its delivery says it sends: at once when Django sends no body
+    of file bytes, else when the body ends."""
+    sending = delivery.sending
+    row = _base_row(request, file=stored, file_name=stored.name, status=sending.status)
+    if sending.failed:
+        # The storage could not give the bytes: an error page, no file bytes (faults.py).
+        row.outcome = Outcome.FAILED
         WRITER.submit(row)
-    elif request.method == "HEAD" or response.status_code in (304, 412, 416):
-        row.outcome = Outcome.HANDED_OVER if delegated else Outcome.COMPLETE
-        WRITER.submit(row)
-    elif delegated is not None:
-        row.bytes_planned = row.bytes_sent = delegated.body_bytes
+    elif sending.mover is not Mover.APP:
+        row.bytes_planned = row.bytes_sent = sending.bytes_planned
         row.outcome = Outcome.HANDED_OVER
         WRITER.submit(row)
-    elif isinstance(response, FileResponse) and hasattr(response.file_to_stream, "bytes_taken"):
-        row.bytes_planned = _announced_length(response)
-        source: ByteSlice = response.file_to_stream  # type: ignore[assignment]
-        _when_closed(response, lambda: [_finished(row, source.bytes_taken)])
-    elif isinstance(response, StreamingHttpResponse):
-        row.bytes_planned = _announced_length(response)
-        body = TakenChunks(response.streaming_content)  # type: ignore[arg-type]
-        response.streaming_content = body
-        _when_closed(response, lambda: [_finished(row, body.taken)])
-    else:
-        # A body Django holds whole (none of the delivery modes makes one today).
-        row.bytes_planned = row.bytes_sent = len(getattr(response, "content", b""))
+    elif sending.counter is None:
+        # HEAD, 304, 412, 416: no file bytes to send.
+        row.bytes_planned = row.bytes_sent = sending.bytes_planned
         row.outcome = Outcome.COMPLETE
         WRITER.submit(row)
+    else:
+        row.bytes_planned = sending.bytes_planned
+        counter: BytesTaken = sending.counter
+        _when_closed(delivery.response, lambda: [_finished(row, counter.bytes_taken)])
 
 
 def _finished(row: DownloadLog, taken: int) -> DownloadLog:
@@ -252,6 +188,6 @@ def _member_bytes_taken(archive: Archive, index: int, size: int, body: TakenChun
     if start is None:
         return 0
     if not archive.deflated[index]:
-        return min(max(body.taken - start, 0), size)
+        return min(max(body.bytes_taken - start, 0), size)
     following = starts[index + 1] if index + 1 < len(starts) else None
-    return size if following is not None and body.taken >= following else 0
+    return size if following is not None and body.bytes_taken >= following else 0

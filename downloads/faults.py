@@ -28,7 +28,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
-from downloads.models import Outcome, StoredFile
+from downloads.models import StoredFile
 from downloads.storage import s3_client, s3_key
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,6 @@ def storage_failure_response(
     response["Cache-Control"] = "private, no-store"
     if not missing:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    # For the download log: allowed, but no byte of the file left (models.Outcome).
-    response.download_outcome = Outcome.FAILED  # type: ignore[attr-defined]
     return response
 
 

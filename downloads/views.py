@@ -14,7 +14,7 @@ from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 
 from downloads.access import downloadable_file, downloadable_files
-from downloads.delivery import get_delivery
+from downloads.delivery import Delivery, deliver
 from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
 from downloads.http.types import is_safe_inline
@@ -62,14 +62,13 @@ def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
     if stored is None:
         log_denied(request, [requested], delivery=settings.DOWNLOADS_DELIVERY)
         raise Http404("No file matches the given query.")
-    inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
     try:
-        response: HttpResponseBase = get_delivery()(request, stored, inline=inline)
+        delivery = deliver(request, stored)
     except STORAGE_READ_ERRORS as error:
         # Missing bytes or storage down: a clear 503 page, logged and flagged (faults.py).
-        response = storage_failure_response(request, stored, error)
-    log_download(request, stored, response)
-    return response
+        delivery = Delivery.failed(storage_failure_response(request, stored, error))
+    log_download(request, stored, delivery)
+    return delivery.response
 
 
 @login_not_required

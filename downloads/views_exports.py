@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST, require_safe
 from downloads.access import downloadable_files
 from downloads.archive import build_archive
 from downloads.csvexport import file_list_csv, stamped_name
-from downloads.delivery.headers import generated_file_headers
+from downloads.delivery.headers import apply_headers, generated_file_headers
 from downloads.downloadlog import ZIP_DELIVERY, log_denied, log_zip
 from downloads.faults import missing_local_members
 from downloads.listing import listable_files
@@ -67,8 +67,7 @@ def zip_response(
     response = StreamingHttpResponse(archive.chunks, content_type="application/zip")
     if archive.length is not None:
         response["Content-Length"] = str(archive.length)
-    for name, value in generated_file_headers(stamped_name("files", "zip")).items():
-        response[name] = value
+    apply_headers(response, generated_file_headers(stamped_name("files", "zip")))
     log_zip(request, files, archive, response)
     return response
 

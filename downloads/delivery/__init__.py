@@ -1,8 +1,9 @@
 """How bytes leave the app, chosen once from settings.DOWNLOADS_DELIVERY.
 
-Every mode is one module with one function, `deliver(request, stored, *, inline)`, that turns an
-already-authorised request into a response. No mode looks at permissions; the view never builds
-headers itself.
+A download is decided once (decision.py: 304/412/416, the ranges, the headers); then the mode, one
+module with one function, `send(request, decision)`, moves the bytes and returns the response
+together with what it sends (sending.py). No mode looks at permissions or decides anything
+again; the view never builds headers itself.
 """
 
 from functools import cache
@@ -14,35 +15,43 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
-from django.http.response import HttpResponseBase
 
+from downloads.delivery.decision import Decision, decide, settled_answer
+from downloads.delivery.sending import Delivery
 from downloads.models import StoredFile
 
+# DOWNLOADS_DELIVERY's values (the setting keeps its name "django" for the app's own sending).
 MODES = {
-    "django": "downloads.delivery.django",
+    "django": "downloads.delivery.app",
     "nginx": "downloads.delivery.nginx",
     "s3": "downloads.delivery.s3",
 }
 
 
-class Deliver(Protocol):
-    def __call__(
-        self, request: HttpRequest, stored: StoredFile, *, inline: bool
-    ) -> HttpResponseBase: ...
+class Mode(Protocol):
+    def __call__(self, request: HttpRequest, decision: Decision) -> Delivery: ...
+
+
+def deliver(request: HttpRequest, stored: StoredFile) -> Delivery:
+    """The answer to an already-authorised download, and what it sends."""
+    decision = decide(request, stored)
+    if decision.settled:
+        return settled_answer(decision)
+    return get_mode()(request, decision)
 
 
 @cache
-def get_delivery() -> Deliver:
+def get_mode() -> Mode:
     mode = settings.DOWNLOADS_DELIVERY
     if mode not in MODES:
         raise ImproperlyConfigured(
             f"DOWNLOADS_DELIVERY={mode!r} is not one of {', '.join(sorted(MODES))}."
         )
-    deliver: Deliver = import_module(MODES[mode]).deliver
-    return deliver
+    send: Mode = import_module(MODES[mode]).send
+    return send
 
 
 @receiver(setting_changed)
-def _forget_delivery(setting: str, **kwargs: Any) -> None:
+def _forget_mode(setting: str, **kwargs: Any) -> None:
     if setting.startswith("DOWNLOADS_"):
-        get_delivery.cache_clear()
+        get_mode.cache_clear()

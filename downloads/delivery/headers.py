@@ -1,5 +1,9 @@
-"""The headers every delivery mode sends for a file, so a user cannot tell the modes apart."""
+"""The headers every delivery mode sends for a file, so a user cannot tell the modes apart, and
+the one place headers are put on a response."""
 
+from collections.abc import Mapping
+
+from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 
 from downloads.http.disposition import content_disposition
@@ -44,3 +48,10 @@ def generated_file_headers(filename: str) -> dict[str, str]:
         # whole export to a temporary file first.
         "X-Accel-Buffering": "no",
     }
+
+
+def apply_headers(response: HttpResponseBase, headers: Mapping[str, str]) -> None:
+    """Set `headers` on `response`, replacing what the response class set by default (a
+    FileResponse's guessed Content-Type and Content-Disposition, HttpResponse's text/html)."""
+    for name, value in headers.items():
+        response[name] = value

@@ -1,6 +1,6 @@
 """Delivery mode "nginx": Django decides, nginx moves the bytes (X-Accel-Redirect).
 
-Django answers 304, 412 and 416 itself and picks the ranges (preflight.py). The response it
+Django answers 304, 412 and 416 itself and picks the ranges (decision.py). The response it
 hands to nginx names an internal location of deploy/nginx.conf.template:
 
 - `<prefix>file/<key>`: the whole local file; nginx ignores any Range there (`max_ranges 0`).
@@ -18,21 +18,21 @@ A few requests nginx would answer otherwise than the contract says are answered 
 itself, so the contract holds in every case: If-Match and If-Unmodified-Since (nginx's static
 module checks them against its own validators), an If-Range nginx might parse differently, Range
 lists nginx would serve unmerged or unsorted, and several ranges of an S3 object (one GET carries
-one range).
+one range). The app sends those from the same decision: nothing is decided twice.
 """
 
 import re
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 
-from downloads.delivery import django as django_delivery
-from downloads.delivery.headers import file_headers
-from downloads.delivery.preflight import apply_headers, preflight
-from downloads.downloadlog import delegate_answer
+from downloads.delivery import app
+from downloads.delivery.decision import Decision
+from downloads.delivery.headers import apply_headers
+from downloads.delivery.sending import Delivery, Mover, Sending
 from downloads.faults import require_local_bytes, require_s3_object
 from downloads.http.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from downloads.models import StoredFile
@@ -43,45 +43,43 @@ from downloads.storage import is_s3, presigned_url, stored_key
 _NGINX_RANGE_SPEC = re.compile(r"[0-9]{1,18}-[0-9]{0,18}|-[0-9]{1,18}")
 
 
-def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpResponseBase:
-    answer, ranges = preflight(request, stored)
-    if answer is not None:
-        return answer
+def send(request: HttpRequest, decision: Decision) -> Delivery:
+    stored = decision.stored
     storage = stored.file.storage
     in_s3 = is_s3(storage)
-    if not _nginx_agrees(request, stored, ranges, in_s3=in_s3):
-        return django_delivery.deliver(request, stored, inline=inline)
+    if not _nginx_agrees(request, stored, decision.ranges, in_s3=in_s3):
+        return app.send(request, decision)
 
-    headers = file_headers(stored, inline=inline)
-    response = HttpResponse(content_type=headers["Content-Type"])
-    apply_headers(response, headers)
+    response = HttpResponse(content_type=decision.headers["Content-Type"])
+    apply_headers(response, decision.headers)
     prefix = settings.DOWNLOADS_NGINX_PREFIX
     key = stored_key(stored.file)
     if in_s3:
         require_s3_object(storage, key)
         response["X-Accel-Redirect"] = f"{prefix}s3"
-        response["X-Download-Url"] = presigned_url(storage, key, head=request.method == "HEAD")
-        if ranges:
-            (start, end) = ranges[0]
+        response["X-Download-Url"] = presigned_url(storage, key, head=decision.head)
+        if decision.ranges:
+            (start, end) = decision.ranges[0]
             response["X-Download-Range"] = f"bytes={start}-{end}"
     else:
         # Missing bytes are the app's clear 503 (faults.py), not nginx's bare 404: one stat().
         require_local_bytes(storage, key)
-        location = "ranges/" if ranges else "file/"
+        location = "ranges/" if decision.ranges else "file/"
         # nginx percent-decodes the header once, then refuses ".." and splits at "?".
         response["X-Accel-Redirect"] = prefix + location + quote(key, safe="/")
     if settings.DOWNLOADS_NGINX_RATE_LIMIT:
         response["X-Accel-Limit-Rate"] = str(settings.DOWNLOADS_NGINX_RATE_LIMIT)
-    # For the download log: what nginx answers (multipart framing not counted in the bytes).
-    if ranges is None:
-        delegate_answer(response, 200, stored.size)
-    else:
-        delegate_answer(response, 206, sum(end - start + 1 for start, end in ranges))
-    return response
+    # nginx answers the decision's status with the file bytes asked for (its multipart framing
+    # is not counted).
+    return Delivery(response, Sending(decision.status, decision.body_bytes, Mover.NGINX))
 
 
 def _nginx_agrees(
-    request: HttpRequest, stored: StoredFile, ranges: list[ByteRange] | None, *, in_s3: bool
+    request: HttpRequest,
+    stored: StoredFile,
+    ranges: Sequence[ByteRange] | None,
+    *,
+    in_s3: bool,
 ) -> bool:
     """Whether nginx, handed this request, answers exactly what Django decided."""
     if in_s3:
@@ -100,7 +98,7 @@ def _nginx_agrees(
     return _nginx_reads_alike(request.headers["Range"], ranges, stored.size)
 
 
-def _nginx_reads_alike(header: str, ranges: list[ByteRange], size: int) -> bool:
+def _nginx_reads_alike(header: str, ranges: Sequence[ByteRange], size: int) -> bool:
     """Whether nginx's own Range parser picks exactly `ranges`, in this order, from `header`.
 
     nginx serves each range-spec as written: it neither merges overlapping or touching ones
@@ -120,4 +118,4 @@ def _nginx_reads_alike(header: str, ranges: list[ByteRange], size: int) -> bool:
         if alone is None:
             return False
         picked.extend(alone)
-    return picked == ranges
+    return picked == list(ranges)

@@ -6,28 +6,24 @@ type as the other modes. The bucket does Range itself; it cannot add `nosniff` o
 serves from its own origin, where a user's file cannot reach the app's cookies. A HEAD gets a
 URL signed for HEAD. Presigning is local computation: no request to the bucket per download.
 
-Django still answers 304, 412 and 416 itself: it has the validators and the Range parser.
+Django still answers 304, 412 and 416 itself (decision.py): it has the validators and the Range
+parser.
 """
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseRedirect
-from django.http.response import HttpResponseBase
 
-from downloads.delivery.headers import file_headers
-from downloads.delivery.preflight import preflight
-from downloads.downloadlog import delegate_answer
+from downloads.delivery.decision import Decision
+from downloads.delivery.sending import Delivery, Mover, Sending
 from downloads.faults import require_s3_object
-from downloads.models import StoredFile
 from downloads.storage import is_s3, presigned_url, stored_key
 
 # A redirect holds a credential that expires: no cache may keep or reuse it.
 REDIRECT_CACHE_CONTROL = "private, no-store"
 
 
-def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpResponseBase:
-    answer, ranges = preflight(request, stored)
-    if answer is not None:
-        return answer
+def send(request: HttpRequest, decision: Decision) -> Delivery:
+    stored = decision.stored
     storage = stored.file.storage
     if not is_s3(storage):
         # The system check (downloads.E010) reports this at start; never serve around it.
@@ -35,11 +31,11 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
     # Missing bytes (or a bucket that does not answer) are the app's clear 503, not the bucket's
     # own 404 document after the redirect: one HEAD (faults.py says what it costs).
     require_s3_object(storage, stored_key(stored.file))
-    headers = file_headers(stored, inline=inline)
+    headers = decision.headers
     url = presigned_url(
         storage,
         stored_key(stored.file),
-        head=request.method == "HEAD",
+        head=decision.head,
         response_headers={
             "ResponseContentType": headers["Content-Type"],
             "ResponseContentDisposition": headers["Content-Disposition"],
@@ -48,7 +44,5 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
     )
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = REDIRECT_CACHE_CONTROL
-    # For the download log: Django's answer is the redirect; the bytes asked of the bucket.
-    asked = stored.size if ranges is None else sum(end - start + 1 for start, end in ranges)
-    delegate_answer(response, response.status_code, asked)
-    return response
+    # Django's answer is the redirect; the bucket sends the bytes asked of it.
+    return Delivery(response, Sending(response.status_code, decision.body_bytes, Mover.BUCKET))

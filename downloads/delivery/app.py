@@ -1,19 +1,20 @@
-"""Delivery mode "django": this process sends the bytes.
+"""Delivery mode "django": the app sends the bytes itself.
 
 Whole files and single ranges leave as a FileResponse whose file object the WSGI server's
 `wsgi.file_wrapper` turns into one sendfile() call (gunicorn sends exactly Content-Length bytes
 from the file's current position). Servers without sendfile read the same object, which stops
 at the range's end. Files in S3 are streamed from one ranged GET per slice (downloads/storage.py).
+Every response says what counts the bytes the server takes, for the download log.
 """
 
 import secrets
 from collections.abc import Iterator
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
 
-from downloads.delivery.headers import file_headers
-from downloads.delivery.preflight import apply_headers, preflight
+from downloads.delivery.decision import Decision
+from downloads.delivery.headers import apply_headers
+from downloads.delivery.sending import Delivery, Mover, Sending, TakenChunks
 from downloads.http.ranges import ByteRange
 from downloads.models import StoredFile
 from downloads.storage import ByteSlice, open_slice, stored_key
@@ -21,55 +22,49 @@ from downloads.storage import ByteSlice, open_slice, stored_key
 CHUNK_SIZE = 256 * 1024
 
 
-def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpResponseBase:
-    answer, ranges = preflight(request, stored)
-    if answer is not None:
-        return answer
-
-    headers = file_headers(stored, inline=inline)
-    if request.method == "HEAD":
-        return _head(headers, stored.size)
-    if not ranges:
-        return _whole(stored, headers)
-    if len(ranges) == 1:
-        return _single_range(stored, headers, ranges[0])
-    return _multipart(stored, headers, ranges)
+def send(request: HttpRequest, decision: Decision) -> Delivery:
+    if decision.head:
+        return _head(decision)
+    if decision.ranges is None:
+        return _whole(decision)
+    if len(decision.ranges) == 1:
+        return _single_range(decision, decision.ranges[0])
+    return _multipart(decision, decision.ranges)
 
 
 def _open(stored: StoredFile, start: int, length: int) -> ByteSlice:
     return open_slice(stored.file.storage, stored_key(stored.file), start, length)
 
 
-def _whole(stored: StoredFile, headers: dict[str, str]) -> FileResponse:
-    response = FileResponse(_open(stored, 0, stored.size), content_type=headers["Content-Type"])
+def _whole(decision: Decision) -> Delivery:
+    stored = decision.stored
+    source = _open(stored, 0, stored.size)
+    response = FileResponse(source, content_type=decision.headers["Content-Type"])
     response.block_size = CHUNK_SIZE
-    apply_headers(response, headers)
+    apply_headers(response, decision.headers)
     response["Content-Length"] = str(stored.size)
-    return response
+    return Delivery(response, Sending(200, stored.size, Mover.APP, counter=source))
 
 
-def _single_range(
-    stored: StoredFile, headers: dict[str, str], byte_range: ByteRange
-) -> FileResponse:
+def _single_range(decision: Decision, byte_range: ByteRange) -> Delivery:
+    stored = decision.stored
     start, end = byte_range
     length = end - start + 1
-    response = FileResponse(
-        _open(stored, start, length), status=206, content_type=headers["Content-Type"]
-    )
+    source = _open(stored, start, length)
+    response = FileResponse(source, status=206, content_type=decision.headers["Content-Type"])
     response.block_size = CHUNK_SIZE
-    apply_headers(response, headers)
+    apply_headers(response, decision.headers)
     response["Content-Length"] = str(length)
     response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
-    return response
+    return Delivery(response, Sending(206, length, Mover.APP, counter=source))
 
 
-def _multipart(
-    stored: StoredFile, headers: dict[str, str], ranges: list[ByteRange]
-) -> StreamingHttpResponse:
+def _multipart(decision: Decision, ranges: tuple[ByteRange, ...]) -> Delivery:
+    stored = decision.stored
     boundary = secrets.token_hex(16)
     part_heads = [
         (
-            f"--{boundary}\r\nContent-Type: {stored.content_type}\r\n"
+            f"--{boundary}\r\nContent-Type: {decision.headers['Content-Type']}\r\n"
             f"Content-Range: bytes {start}-{end}/{stored.size}\r\n\r\n"
         ).encode("latin-1")
         for start, end in ranges
@@ -97,15 +92,17 @@ def _multipart(
             yield b"\r\n"
         yield closing
 
-    response = StreamingHttpResponse(body(), status=206)
-    apply_headers(response, headers)
+    # The framing counts too: the body announced and sent is the whole multipart body.
+    counted = TakenChunks(body())
+    response = StreamingHttpResponse(counted, status=206)
+    apply_headers(response, decision.headers)
     response["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
     response["Content-Length"] = str(length)
-    return response
+    return Delivery(response, Sending(206, length, Mover.APP, counter=counted))
 
 
-def _head(headers: dict[str, str], size: int) -> HttpResponse:
-    response = HttpResponse(b"", content_type=headers["Content-Type"])
-    apply_headers(response, headers)
-    response["Content-Length"] = str(size)
-    return response
+def _head(decision: Decision) -> Delivery:
+    response = HttpResponse(b"", content_type=decision.headers["Content-Type"])
+    apply_headers(response, decision.headers)
+    response["Content-Length"] = str(decision.stored.size)
+    return Delivery(response, Sending(200, 0, Mover.APP))
