@@ -1,6 +1,8 @@
 """The download log's rows, all built here: a single download, a zip's members, a denied request.
 
-Every row goes to the one writer (logwriter.py). What a row says:
+Every row goes to the one writer (logwriter.py). A download's row is built from what its delivery
+says it sends (delivery/sending.py: the status, the bytes planned, who moves them, what counts
+them), never from guesses about the response. What a row says:
 
 - `bytes_planned`: the body the answer announced (Content-Length; in nginx and s3 modes the
   bytes asked for). `bytes_sent`: what really left (see below). `outcome`: COMPLETE, ABORTED,
