@@ -34,7 +34,8 @@ class BytesTaken(Protocol):
 
 @dataclass(frozen=True)
 class Sending:
-    # The status the client gets from whoever moves the bytes.
+    # The status the client gets: nginx's 206 where Django's own response says 200; s3 mode's
+    # redirect (the bucket then answers the URL by itself).
     status: int
     # Body bytes planned: the Content-Length of a body the app sends, or the file bytes asked of
     # nginx or the bucket (multipart framing not counted); 0 when no file bytes are to move.
