@@ -10,6 +10,10 @@ class DownloadsConfig(AppConfig):
         from django.contrib import admin
 
         from downloads import checks, signals  # noqa: F401  (registers checks and receivers)
+        from downloads.conf import app_settings
         from downloads.searchlimit import limit_every_admin_search
 
         limit_every_admin_search(admin.site)
+        # A bad DOWNLOADS_* value stops every process here, gunicorn's workers included (gunicorn
+        # runs no system checks), instead of surfacing as a 500 on some later request.
+        app_settings()

@@ -1,12 +1,12 @@
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files import File
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import filesizeformat
 
+from downloads.conf import app_settings
 from downloads.http.disposition import visible_text
 from downloads.models import StoredFile
 
@@ -21,7 +21,7 @@ class StoredFileForm(forms.ModelForm):
 
     def clean_file(self) -> File:
         upload: File = self.cleaned_data["file"]
-        limit = settings.DOWNLOADS_MAX_UPLOAD_BYTES
+        limit = app_settings().max_upload_bytes
         if upload and upload.size is not None and upload.size > limit:
             raise forms.ValidationError(
                 f"This file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}."

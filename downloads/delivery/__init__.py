@@ -9,13 +9,13 @@ from functools import cache
 from importlib import import_module
 from typing import Any, Protocol
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from downloads.conf import app_settings
 from downloads.models import StoredFile
 
 MODES = {
@@ -33,7 +33,7 @@ class Deliver(Protocol):
 
 @cache
 def get_delivery() -> Deliver:
-    mode = settings.DOWNLOADS_DELIVERY
+    mode = app_settings().delivery
     if mode not in MODES:
         raise ImproperlyConfigured(
             f"DOWNLOADS_DELIVERY={mode!r} is not one of {', '.join(sorted(MODES))}."

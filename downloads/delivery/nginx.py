@@ -24,11 +24,11 @@ one range).
 import re
 from urllib.parse import quote
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 
+from downloads.conf import app_settings
 from downloads.delivery import django as django_delivery
 from downloads.delivery.headers import file_headers
 from downloads.delivery.preflight import apply_headers, preflight
@@ -55,7 +55,7 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
     headers = file_headers(stored, inline=inline)
     response = HttpResponse(content_type=headers["Content-Type"])
     apply_headers(response, headers)
-    prefix = settings.DOWNLOADS_NGINX_PREFIX
+    prefix = app_settings().nginx_prefix
     key = stored_key(stored.file)
     if in_s3:
         require_s3_object(storage, key)
@@ -70,8 +70,8 @@ def deliver(request: HttpRequest, stored: StoredFile, *, inline: bool) -> HttpRe
         location = "ranges/" if ranges else "file/"
         # nginx percent-decodes the header once, then refuses ".." and splits at "?".
         response["X-Accel-Redirect"] = prefix + location + quote(key, safe="/")
-    if settings.DOWNLOADS_NGINX_RATE_LIMIT:
-        response["X-Accel-Limit-Rate"] = str(settings.DOWNLOADS_NGINX_RATE_LIMIT)
+    if app_settings().nginx_rate_limit:
+        response["X-Accel-Limit-Rate"] = str(app_settings().nginx_rate_limit)
     # For the download log: what nginx answers (multipart framing not counted in the bytes).
     if ranges is None:
         delegate_answer(response, 200, stored.size)

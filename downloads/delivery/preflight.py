@@ -7,10 +7,10 @@ mode only chooses how those bytes travel.
 
 from typing import NamedTuple
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
+from downloads.conf import app_settings
 from downloads.delivery.headers import validator_headers
 from downloads.http.conditional import precondition_status
 from downloads.http.ranges import ByteRange, RangeNotSatisfiable, if_range_allows, parse_range
@@ -35,9 +35,7 @@ def preflight(request: HttpRequest, stored: StoredFile) -> Preflight:
     ):
         return Preflight(None, None)
     try:
-        ranges = parse_range(
-            request.headers.get("Range"), stored.size, settings.DOWNLOADS_MAX_RANGES
-        )
+        ranges = parse_range(request.headers.get("Range"), stored.size, app_settings().max_ranges)
     except RangeNotSatisfiable:
         return Preflight(not_satisfiable(stored), None)
     return Preflight(None, ranges)
