@@ -12,7 +12,9 @@ is found:
 - at start, in every process (DownloadsConfig.ready), since gunicorn runs no system checks:
   ImproperlyConfigured;
 - on the first read after a DOWNLOADS_* setting changed (override_settings, the tests' `settings`
-  fixture): the view is rebuilt then, and refuses to be built from a bad value.
+  fixture): the view is rebuilt then, and refuses to be built from a bad value. (`del settings.X`
+  under override_settings sends Django's setting_changed to nobody: call
+  `app_settings.cache_clear()` after it.)
 Settings that are each fine but do not fit together (`consistency_problems`) are only reported
 by `manage.py check`, as before: tests narrow one limit on purpose.
 """

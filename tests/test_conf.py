@@ -47,13 +47,37 @@ def test_the_defaults_are_the_documented_ones():
     assert DEFAULTS.log_status_dir.endswith("protected-downloads-log")
 
 
-def test_a_setting_left_out_takes_its_default(settings):
-    # A project of its own need not set any of them (pytest-django's fixture deletes them
-    # through override_settings, as a project without them would look).
-    for name in FIELDS:
-        delattr(settings, setting_name(name))
-    assert app_settings() == DEFAULTS
-    call_command("check")
+def test_a_setting_left_out_takes_its_default(tmp_path):
+    # A project of its own need not set any of them: its settings module has none, and the app
+    # starts, passes its checks and reads the defaults.
+    (tmp_path / "bare_settings.py").write_text(
+        "from tests.settings import *\n"
+        "for _name in [n for n in list(globals()) if n.startswith('DOWNLOADS_')]:\n"
+        "    del globals()[_name]\n"
+    )
+    probe = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from django.core.management import call_command\n"
+        "from downloads.conf import DEFAULTS, app_settings\n"
+        "assert not [n for n in dir(settings) if n.startswith('DOWNLOADS_')]\n"
+        "assert app_settings() == DEFAULTS, app_settings()\n"
+        "call_command('check')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bare_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
 
 
 def test_project_settings_fill_every_field_from_the_environment():
