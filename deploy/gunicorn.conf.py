@@ -9,13 +9,18 @@ import multiprocessing
 import os
 from typing import Any
 
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+from deploy.worker import Limits
+from project.env import env_bool, env_choice, env_int, env_str
+
+bind = env_str("GUNICORN_BIND", "127.0.0.1:8000")
 # gthread, hardened against stalled clients (deploy/worker.py says how; its limits are read from
 # the GUNICORN_HEADER_TIMEOUT, _BODY_TIMEOUT, _MIN_BODY_RATE, _BODY_BUFFER, _SEND_TIMEOUT,
 # _WAITING_THREADS and _MAX_CLIENTS environment variables).
 worker_class = "deploy.worker.StallProofWorker"
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
-threads = int(os.environ.get("GUNICORN_THREADS", 8))
+# Read here as well as in each worker, so that a bad value stops gunicorn as it starts.
+Limits.from_environ()
+workers = env_int("GUNICORN_WORKERS", multiprocessing.cpu_count(), minimum=1)
+threads = env_int("GUNICORN_THREADS", 8, minimum=1)
 # One listening socket per worker (SO_REUSEPORT; gunicorn then opens them in the workers): the
 # kernel spreads new connections evenly over the workers. With one shared socket, whichever
 # worker woke first took every connection of a burst (nginx's upstream connections, a load
@@ -25,19 +30,23 @@ threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # again, so the slowest waits grew with the clients (README, Performance). A worker that dies
 # takes the connections still queued on its socket with it (reset), unless the kernel migrates
 # them (sysctl net.ipv4.tcp_migrate_req=1, Linux 5.14+). GUNICORN_REUSE_PORT=0 shares one socket.
-reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
+reuse_port = env_bool("GUNICORN_REUSE_PORT", default=True)
 # Requests one worker works on or holds ready for a thread; idle kept-alive connections and
 # ones still sending their head are not counted (GUNICORN_MAX_CLIENTS caps those). A worker
 # that stops accepting leaves its share of new connections waiting in its own socket's queue,
 # so with reuse_port the default never stops it first; with one shared socket the old cap is
 # the only balance there is.
-worker_connections = int(
-    os.environ.get("GUNICORN_WORKER_CONNECTIONS", 1000 if reuse_port else threads + threads // 2)
+worker_connections = env_int(
+    "GUNICORN_WORKER_CONNECTIONS", 1000 if reuse_port else threads + threads // 2, minimum=1
 )
 # A worker silent this long is dead; with gthread a busy download thread does not silence it.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
-graceful_timeout = 30
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 15))
+timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=0)
+# How long a stopping worker may finish its requests and write the download log before SIGKILL.
+# worker_exit (below) takes up to the log writer's deadline, 10 s, plus one database statement's
+# own 10 s timeout (downloads/logwriter.py): less would kill it with rows unwritten and unlogged.
+GRACEFUL_TIMEOUT_MINIMUM = 20
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=GRACEFUL_TIMEOUT_MINIMUM)
+keepalive = env_int("GUNICORN_KEEPALIVE", 15, minimum=0)
 # `sendfile` is left unset on purpose: gunicorn reads ANY value of this setting, True included,
 # as --no-sendfile (config.py: "if self.settings['sendfile'].get() is not None: return False"),
 # and every download then left in 4 KiB send() calls. Unset, whole files and ranges go out with
@@ -47,11 +56,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # Off unless asked for (GUNICORN_ACCESSLOG=- for stdout; `make run` does): nginx or the load
 # balancer keeps the request log and the app its download log. A third copy of every line is a
 # visible share of a small download's CPU (README, Performance).
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "") or None
+accesslog = env_str("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+loglevel = env_choice(
+    "GUNICORN_LOGLEVEL", "info", ["debug", "info", "warning", "error", "critical"]
+)
 # Addresses whose X-Forwarded-* headers are believed (nginx on the same host by default).
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = env_str("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 wsgi_app = "project.wsgi:application"
 
 

@@ -136,14 +136,16 @@ def from_settings(**overrides: Any) -> NginxConfig:
     """A configuration whose paths and limits are the app's (Django settings must be loaded)."""
     from django.conf import settings
 
+    from downloads.conf import app_settings
+
     static_url = "/" + settings.STATIC_URL.strip("/") + "/"
     derived = {
         "static_root": Path(settings.STATIC_ROOT),
         "media_root": Path(settings.MEDIA_ROOT),
-        "internal_prefix": settings.DOWNLOADS_NGINX_PREFIX,
+        "internal_prefix": app_settings().nginx_prefix,
         "static_url": static_url,
-        "max_upload_bytes": settings.DOWNLOADS_MAX_UPLOAD_BYTES,
-        "max_request_body_bytes": settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES,
+        "max_upload_bytes": app_settings().max_upload_bytes,
+        "max_request_body_bytes": app_settings().max_request_body_bytes,
     }
     return NginxConfig(**{**derived, **overrides})
 

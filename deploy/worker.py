@@ -25,7 +25,6 @@ Plain HTTP/1.1 only, which is what the shipped configuration serves (TLS ends at
 
 import contextlib
 import errno
-import os
 import re
 import selectors
 import socket
@@ -41,6 +40,8 @@ from typing import Any
 from gunicorn import http, util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from project.env import env_float, env_int
 
 # A blocked send or receive waits this long before its thread counts as "waiting on the client"
 # (a client reading at any useful speed makes room sooner), then looks up this often to check
@@ -64,17 +65,6 @@ _TIMEOUT_408 = (
 )
 
 
-def _env_number(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise SystemExit(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise SystemExit(f"{name}={raw!r} is below its minimum, {minimum:g}")
-    return value
-
-
 @dataclass(frozen=True)
 class Limits:
     header_timeout: float = 10.0
@@ -87,14 +77,15 @@ class Limits:
 
     @classmethod
     def from_environ(cls) -> "Limits":
+        """The limits from GUNICORN_* variables; ImproperlyConfigured names a bad one."""
         return cls(
-            header_timeout=_env_number("GUNICORN_HEADER_TIMEOUT", cls.header_timeout, 1),
-            body_timeout=_env_number("GUNICORN_BODY_TIMEOUT", cls.body_timeout, 1),
-            min_body_rate=_env_number("GUNICORN_MIN_BODY_RATE", cls.min_body_rate, 1),
-            body_buffer=int(_env_number("GUNICORN_BODY_BUFFER", cls.body_buffer, 0)),
-            send_timeout=_env_number("GUNICORN_SEND_TIMEOUT", cls.send_timeout, 1),
-            waiting_threads=int(_env_number("GUNICORN_WAITING_THREADS", cls.waiting_threads, 0)),
-            max_clients=int(_env_number("GUNICORN_MAX_CLIENTS", cls.max_clients, 1)),
+            header_timeout=env_float("GUNICORN_HEADER_TIMEOUT", cls.header_timeout, minimum=1),
+            body_timeout=env_float("GUNICORN_BODY_TIMEOUT", cls.body_timeout, minimum=1),
+            min_body_rate=env_float("GUNICORN_MIN_BODY_RATE", cls.min_body_rate, minimum=1),
+            body_buffer=env_int("GUNICORN_BODY_BUFFER", cls.body_buffer, minimum=0),
+            send_timeout=env_float("GUNICORN_SEND_TIMEOUT", cls.send_timeout, minimum=1),
+            waiting_threads=env_int("GUNICORN_WAITING_THREADS", cls.waiting_threads, minimum=0),
+            max_clients=env_int("GUNICORN_MAX_CLIENTS", cls.max_clients, minimum=1),
         )
 
     def body_deadline(self, started: float, received: int) -> float:

@@ -21,7 +21,7 @@ from downloads.csvexport import download_log_csv
 from downloads.estimate import EstimatingPaginator
 from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message
 from downloads.files import files_rollback_guard
-from downloads.forms import GrantFormSet, GrantToGroupForm, StoredFileForm
+from downloads.forms import GrantForm, GrantFormSet, GrantToGroupForm, StoredFileForm
 from downloads.logaccess import visible_log_entries
 from downloads.models import DownloadLog, Grant, StoredFile
 from downloads.selection import BadSelectionError, SelectionTooLargeError, files_within_limits
@@ -42,6 +42,7 @@ STORED_FACTS = (
 
 class GrantInline(admin.TabularInline):
     model = Grant
+    form = GrantForm
     formset = GrantFormSet
     extra = 1
     fields = ["user", "group", "expires_at"]

@@ -11,6 +11,10 @@ class DownloadsConfig(AppConfig):
 
         from downloads import checks, signals  # noqa: F401  (registers checks and receivers)
         from downloads.access_checks import access_check_compiles  # noqa: F401  (registers it)
+        from downloads.conf import app_settings
         from downloads.searchlimit import limit_every_admin_search
 
         limit_every_admin_search(admin.site)
+        # A bad DOWNLOADS_* value stops every process here, gunicorn's workers included (gunicorn
+        # runs no system checks), instead of surfacing as a 500 on some later request.
+        app_settings()

@@ -15,11 +15,12 @@ client gets a 411 that says so, rather than a form that silently lost its fields
 
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import Resolver404, resolve
+
+from downloads.conf import app_settings
 
 # The admin's upload form carries more than the file: its other fields, the grant inline and the
 # multipart framing. deploy/render_nginx.py allows the same on the upload location.
@@ -33,14 +34,14 @@ _UPLOAD_VIEWS = {
 
 
 def upload_body_limit() -> int:
-    return settings.DOWNLOADS_MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE
+    return app_settings().max_upload_bytes + MULTIPART_ALLOWANCE
 
 
 def body_limit(request: HttpRequest) -> int:
     """The most body bytes this request may send."""
     if _may_upload(request):
         return upload_body_limit()
-    return settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES
+    return app_settings().max_request_body_bytes
 
 
 def _may_upload(request: HttpRequest) -> bool:
@@ -87,7 +88,7 @@ class RequestBodyLimitMiddleware:
         # Cheap case first: most requests are far under the small limit, and deciding whether
         # this one may upload costs a URL resolve and, for staff, a permission lookup.
         length = int(raw_length)
-        if length <= settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES:
+        if length <= app_settings().max_request_body_bytes:
             return None
         limit = body_limit(request)
         if length <= limit:

@@ -1,44 +1,29 @@
 """Configuration mistakes fail at start (`manage.py check`), not on some later request."""
 
-import re
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 from django.core.checks import Warning as CheckWarning
 
+from downloads import conf
+
 
 @register()
-def delivery_mode_is_known(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    from downloads.delivery import MODES
-
-    mode = settings.DOWNLOADS_DELIVERY
-    if mode in MODES:
-        return []
+def app_settings_are_valid(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Every DOWNLOADS_* value, and how they fit together: the rules are in downloads/conf.py."""
+    problems = conf.value_problems() or conf.consistency_problems()
     return [
-        Error(
-            f"DOWNLOADS_DELIVERY={mode!r} is not a delivery mode.",
-            hint=f"Use one of: {', '.join(sorted(MODES))}.",
-            id="downloads.E001",
-        )
+        Error(problem.message, hint=problem.hint or None, id=problem.check_id)
+        for problem in problems
     ]
 
 
-# (setting, smallest sane value, check id): limits that mean nothing below a floor.
+# (setting, smallest sane value, check id): the project's settings the app relies on.
 _LOWER_BOUNDS = [
-    ("DOWNLOADS_MAX_RANGES", 1, "downloads.E002"),
-    ("DOWNLOADS_MAX_UPLOAD_BYTES", 1, "downloads.E003"),
-    ("DOWNLOADS_ZIP_MAX_FILES", 1, "downloads.E020"),
-    ("DOWNLOADS_ZIP_MAX_BYTES", 1, "downloads.E021"),
-    ("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 0, "downloads.E022"),
     ("SECURE_HSTS_SECONDS", 0, "downloads.E023"),
     # DOWNLOADS_LOGIN_FAILURE_LIMIT: 0 would lock everyone out at their first mistake.
     ("AXES_FAILURE_LIMIT", 1, "downloads.E031"),
-    ("DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", 0, "downloads.E040"),
-    ("DOWNLOADS_LOG_RETRY_SECONDS", 0, "downloads.E041"),
-    # 0 keeps every download log row; prune cannot keep rows a negative number of days.
-    ("DOWNLOADS_LOG_RETENTION_DAYS", 0, "downloads.E070"),
-    ("DOWNLOADS_GRANT_GRACE_DAYS", 0, "downloads.E071"),
 ]
 
 
@@ -70,7 +55,6 @@ def ssl_redirect_sees_the_proxy(app_configs: Any, **kwargs: Any) -> list[CheckMe
 
 # SigV4 refuses presigned URLs valid for longer than seven days.
 _MAX_PRESIGNED_SECONDS = 7 * 24 * 3600
-_NGINX_PREFIX = re.compile(r"/(?:[A-Za-z0-9._~-]+/)+")
 
 
 @register()
@@ -79,8 +63,10 @@ def delivery_fits_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
 
     from downloads.storage import is_s3
 
+    if conf.value_problems():
+        return []  # app_settings_are_valid says what to fix first
     errors: list[CheckMessage] = []
-    mode = settings.DOWNLOADS_DELIVERY
+    mode = conf.app_settings().delivery
     storage = storages["default"]
     if mode == "s3" and not is_s3(storage):
         errors.append(
@@ -98,20 +84,6 @@ def delivery_fits_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
                 f"{type(storage).__name__}.",
                 id="downloads.E011",
             )
-        )
-    if not _NGINX_PREFIX.fullmatch(settings.DOWNLOADS_NGINX_PREFIX):
-        errors.append(
-            Error(
-                f"DOWNLOADS_NGINX_PREFIX={settings.DOWNLOADS_NGINX_PREFIX!r} is not a path "
-                "that starts and ends with '/'.",
-                hint="Use the prefix of the internal locations in the nginx configuration, "
-                "e.g. /_protected/.",
-                id="downloads.E012",
-            )
-        )
-    if settings.DOWNLOADS_NGINX_RATE_LIMIT < 0:
-        errors.append(
-            Error("DOWNLOADS_NGINX_RATE_LIMIT must be 0 (no limit) or more.", id="downloads.E013")
         )
     if is_s3(storage):
         errors.extend(_s3_storage_errors(storage))
@@ -144,29 +116,6 @@ def _s3_storage_errors(storage: Any) -> list[CheckMessage]:
             )
         )
     return errors
-
-
-# One ticked file in the zip form is `file=<36-character id>&`; the CSRF token, `all`, `q` and
-# the framing fit in the rest.
-_ZIP_FORM_BYTES_PER_FILE = len("file=") + 36 + len("&")
-_ZIP_FORM_OVERHEAD = 4096
-
-
-@register()
-def request_body_limit_fits_the_zip_form(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    needed = settings.DOWNLOADS_ZIP_MAX_FILES * _ZIP_FORM_BYTES_PER_FILE + _ZIP_FORM_OVERHEAD
-    limit = settings.DOWNLOADS_MAX_REQUEST_BODY_BYTES
-    if limit >= needed:
-        return []
-    return [
-        Error(
-            f"DOWNLOADS_MAX_REQUEST_BODY_BYTES={limit} is too "
-            f"small for a zip of DOWNLOADS_ZIP_MAX_FILES={settings.DOWNLOADS_ZIP_MAX_FILES} ticked "
-            "files: the form would be refused with a 413.",
-            hint=f"Set it to at least {needed}.",
-            id="downloads.E030",
-        )
-    ]
 
 
 @register()

@@ -3,8 +3,9 @@
 import ipaddress
 import logging
 
-from django.conf import settings
 from django.http import HttpRequest
+
+from downloads.conf import app_settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def client_ip(request: HttpRequest) -> str | None:
     written by the client. A value that is not an address is not believed: the answer is None,
     and the reason is logged."""
     remote = valid_ip(request.META.get("REMOTE_ADDR") or "")
-    trusted = settings.DOWNLOADS_TRUSTED_PROXIES
+    trusted = app_settings().trusted_proxies
     if not trusted:
         return remote
     forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]

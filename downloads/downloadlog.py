@@ -29,12 +29,12 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 
-from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from downloads.archive import Archive
 from downloads.clientip import client_ip
+from downloads.conf import app_settings
 from downloads.delivery.sending import BytesTaken, Delivery, Mover, TakenChunks
 from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, Outcome, StoredFile
@@ -48,7 +48,7 @@ def _base_row(request: HttpRequest, *, delivery: str = "", **fields: object) -> 
         user=request.user if request.user.is_authenticated else None,
         ip=client_ip(request),
         range=request.headers.get("Range", "")[:200],
-        delivery=delivery or settings.DOWNLOADS_DELIVERY,
+        delivery=delivery or app_settings().delivery,
         **fields,
     )
 

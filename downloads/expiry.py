@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import models, transaction
 
+from downloads.conf import app_settings
 from downloads.models import Grant
 
 # Below SQLite's oldest limit of 999 parameters per statement.
@@ -32,7 +32,7 @@ EXPIRED_KINDS: list[ExpiredKind] = [
     ExpiredKind(
         label="expired grants",
         ended_before=lambda moment: Grant.objects.filter(expires_at__lt=moment),
-        grace=lambda: timedelta(days=settings.DOWNLOADS_GRANT_GRACE_DAYS),
+        grace=lambda: timedelta(days=app_settings().grant_grace_days),
     ),
 ]
 

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
+from downloads.conf import app_settings
 from downloads.models import StoredFile
 from downloads.storage import s3_client, s3_key
 
@@ -141,7 +141,7 @@ def require_s3_object(storage: S3Storage, key: str) -> None:
     behaviour). DOWNLOADS_S3_CHECK_OBJECT=0 skips it (then run
     `manage.py verify_files --missing-only` periodically to find missing objects).
     """
-    if settings.DOWNLOADS_S3_CHECK_OBJECT:
+    if app_settings().s3_check_object:
         s3_client(storage).head_object(Bucket=storage.bucket_name, Key=s3_key(storage, key))
 
 

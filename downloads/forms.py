@@ -1,13 +1,14 @@
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import filesizeformat
 
 from downloads.adminwidgets import StoredBytesInput
+from downloads.conf import app_settings
 from downloads.http.disposition import visible_text
 from downloads.models import StoredFile
 
@@ -23,7 +24,7 @@ class StoredFileForm(forms.ModelForm):
 
     def clean_file(self) -> File:
         upload: File = self.cleaned_data["file"]
-        limit = settings.DOWNLOADS_MAX_UPLOAD_BYTES
+        limit = app_settings().max_upload_bytes
         if upload and upload.size is not None and upload.size > limit:
             raise forms.ValidationError(
                 f"This file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}."
@@ -47,6 +48,24 @@ class StoredFileForm(forms.ModelForm):
             self.errors.pop("file", None)
             self.add_error("file", self.storage_error)
         return cleaned
+
+
+class GrantForm(forms.ModelForm):
+    """One grant row of a file's inline.
+
+    Django 6.1 checks each row's constraints against the database before the formset saves, with
+    the file included (5.2 left the inline's foreign key out), so a grant deleted and given again
+    in one save looked like a duplicate of the very row being deleted. One grant per user and per
+    group is GrantFormSet's to check, across the rows as they will be saved; the others are
+    checked here as before.
+    """
+
+    def validate_constraints(self) -> None:
+        # Fields already in error are left out, as Django does: one message per mistake.
+        try:
+            self.instance.validate_constraints(exclude={"file", *self.errors})
+        except ValidationError as error:
+            self.add_error(None, error)
 
 
 class GrantFormSet(BaseInlineFormSet):

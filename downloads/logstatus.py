@@ -15,7 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from downloads.conf import app_settings
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +42,19 @@ class WriterStatus:
 
 
 def status_dir() -> Path:
-    return Path(settings.DOWNLOADS_LOG_STATUS_DIR)
+    return Path(app_settings().log_status_dir)
 
 
 def publish_status(status: WriterStatus) -> None:
     """Write `status` as this process's file; a failure is logged, never raised."""
     status.updated_at = time.time()
-    directory = status_dir()
+    try:
+        # Read each time (tests move it); a DOWNLOADS_* value made bad after start (only
+        # override_settings can) must not end the writer's thread.
+        directory = status_dir()
+    except ImproperlyConfigured as error:
+        logger.warning("Download log: cannot write the writer's status: %s", error)
+        return
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=".status-", suffix=".tmp")

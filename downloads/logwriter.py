@@ -42,7 +42,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import (
     DatabaseError,
     IntegrityError,
@@ -53,6 +52,7 @@ from django.db import (
     transaction,
 )
 
+from downloads.conf import app_settings
 from downloads.logstatus import WriterStatus, prune_exited, publish_status
 from downloads.models import DownloadLog, StoredFile
 
@@ -147,13 +147,13 @@ class LogWriter:
     def _submit_timeout(self) -> float:
         if self.submit_timeout is not None:
             return self.submit_timeout
-        return float(settings.DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS) / 1000
+        return float(app_settings().log_submit_timeout_ms) / 1000
 
     def _give_up_at(self, started: float) -> float:
         """When a batch first refused at `started` stops being retried."""
         retry = self.retry_seconds
         if retry is None:
-            retry = float(settings.DOWNLOADS_LOG_RETRY_SECONDS)
+            retry = float(app_settings().log_retry_seconds)
         if self._stopping:
             return min(started + retry, self._stop_by)
         return started + retry

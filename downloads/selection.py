@@ -8,7 +8,6 @@ user asked for, and a stranger's id cannot be told from a missing one.
 import uuid
 from collections.abc import Sequence
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
@@ -16,6 +15,7 @@ from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 
 from downloads.access import downloadable_files
+from downloads.conf import app_settings
 from downloads.models import StoredFile
 
 
@@ -70,7 +70,7 @@ def files_by_id(user: AbstractBaseUser | AnonymousUser, raw_ids: Sequence[str]) 
     ids = list(dict.fromkeys(_parse_id(raw) for raw in raw_ids))
     if not ids:
         raise BadSelectionError("Tick at least one file.")
-    if len(ids) > settings.DOWNLOADS_ZIP_MAX_FILES:
+    if len(ids) > app_settings().zip_max_files:
         raise _too_many(len(ids))
     found = {stored.pk: stored for stored in downloadable_files(user).filter(pk__in=ids)}
     if len(found) != len(ids):
@@ -82,7 +82,7 @@ def files_by_id(user: AbstractBaseUser | AnonymousUser, raw_ids: Sequence[str]) 
 
 def files_within_limits(files: QuerySet[StoredFile]) -> list[StoredFile]:
     """All of `files` (a search, an admin selection), or SelectionTooLargeError."""
-    limit = settings.DOWNLOADS_ZIP_MAX_FILES
+    limit = app_settings().zip_max_files
     # One row past the limit is enough to know it is exceeded, without loading a million rows.
     found = list(files[: limit + 1])
     if len(found) > limit:
@@ -103,13 +103,13 @@ def _parse_id(raw: str) -> uuid.UUID:
 def _too_many(count: int) -> SelectionTooLargeError:
     return SelectionTooLargeError(
         f"{count:,} files are more than one zip may hold "
-        f"(at most {settings.DOWNLOADS_ZIP_MAX_FILES:,}). Select fewer files."
+        f"(at most {app_settings().zip_max_files:,}). Select fewer files."
     )
 
 
 def _check_bytes(files: Sequence[StoredFile]) -> None:
     total = sum(stored.size for stored in files)
-    limit = settings.DOWNLOADS_ZIP_MAX_BYTES
+    limit = app_settings().zip_max_bytes
     if total > limit:
         raise SelectionTooLargeError(
             f"These files add up to {filesizeformat(total)}, more than one zip may hold "

@@ -2,7 +2,6 @@
 
 Access is decided in access.py, bytes in delivery/."""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import transaction
@@ -14,6 +13,7 @@ from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 
 from downloads.access import downloadable_file, downloadable_files
+from downloads.conf import app_settings
 from downloads.delivery import Delivery, deliver
 from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
@@ -32,7 +32,7 @@ def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
 
 @require_safe
 def file_list(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(_visible_files(request), settings.DOWNLOADS_PAGE_SIZE)
+    paginator = Paginator(_visible_files(request), app_settings().page_size)
     page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
@@ -60,7 +60,7 @@ def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
     requested = parse_file_id(file_id)
     stored = downloadable_file(request.user, requested) if requested else None
     if stored is None:
-        log_denied(request, [requested], delivery=settings.DOWNLOADS_DELIVERY)
+        log_denied(request, [requested], delivery=app_settings().delivery)
         raise Http404("No file matches the given query.")
     try:
         delivery = deliver(request, stored)
@@ -76,7 +76,7 @@ def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
 def api_files(request: HttpRequest) -> JsonResponse:
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "Log in to list your files."}, status=403)
-    paginator = Paginator(_visible_files(request), settings.DOWNLOADS_PAGE_SIZE)
+    paginator = Paginator(_visible_files(request), app_settings().page_size)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except PageNotAnInteger:

@@ -8,7 +8,6 @@ both as a short page with a way back; a forbidden or missing id makes the whole 
 
 from collections.abc import Sequence
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from downloads.access import downloadable_files
 from downloads.archive import build_archive
+from downloads.conf import app_settings
 from downloads.csvexport import file_list_csv, stamped_name
 from downloads.delivery.headers import apply_headers, generated_file_headers
 from downloads.downloadlog import ZIP_DELIVERY, log_denied, log_zip
@@ -63,7 +63,7 @@ def zip_response(
         names = ", ".join(f"“{stored.name}”" for stored in missing)
         message = f"Unavailable on the server (staff have been told): {names}."
         return _zip_refused(request, message, request.POST.get("q", ""), status=503)
-    archive = build_archive(files, deflate_max_bytes=settings.DOWNLOADS_ZIP_DEFLATE_MAX_BYTES)
+    archive = build_archive(files, deflate_max_bytes=app_settings().zip_deflate_max_bytes)
     response = StreamingHttpResponse(archive.chunks, content_type="application/zip")
     if archive.length is not None:
         response["Content-Length"] = str(archive.length)

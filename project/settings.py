@@ -4,8 +4,6 @@ Every value a deployer may change comes from an environment variable, read once 
 local default (see the README's Configuration section for the full list).
 """
 
-import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import dj_database_url
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
+from downloads.conf import DEFAULTS
 from project.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,47 +201,51 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "downloads.uploads.TemporaryFileUploadHandler",
 ]
-DOWNLOADS_MAX_UPLOAD_BYTES = env_int("DOWNLOADS_MAX_UPLOAD_BYTES", 2 * 1024**3)
+DOWNLOADS_MAX_UPLOAD_BYTES = env_int("DOWNLOADS_MAX_UPLOAD_BYTES", DEFAULTS.max_upload_bytes)
 # Any other request body (a login, a zip of 1,000 ticked files: ~43 KB) is refused past this with
 # a 413, before it is read (downloads/bodylimit.py).
-DOWNLOADS_MAX_REQUEST_BODY_BYTES = env_int("DOWNLOADS_MAX_REQUEST_BODY_BYTES", 1024 * 1024)
+DOWNLOADS_MAX_REQUEST_BODY_BYTES = env_int(
+    "DOWNLOADS_MAX_REQUEST_BODY_BYTES", DEFAULTS.max_request_body_bytes
+)
 
 # How bytes leave: "django" (this process sends them), "nginx" (X-Accel-Redirect), "s3".
-DOWNLOADS_DELIVERY = env_str("DOWNLOADS_DELIVERY", "django")
+DOWNLOADS_DELIVERY = env_str("DOWNLOADS_DELIVERY", DEFAULTS.delivery)
 # nginx mode: the prefix of the internal locations in deploy/nginx.conf.template.
-DOWNLOADS_NGINX_PREFIX = env_str("DOWNLOADS_NGINX_PREFIX", "/_protected/")
+DOWNLOADS_NGINX_PREFIX = env_str("DOWNLOADS_NGINX_PREFIX", DEFAULTS.nginx_prefix)
 # nginx mode: bytes per second nginx sends each download at (X-Accel-Limit-Rate); 0: no limit.
-DOWNLOADS_NGINX_RATE_LIMIT = env_int("DOWNLOADS_NGINX_RATE_LIMIT", 0)
+DOWNLOADS_NGINX_RATE_LIMIT = env_int("DOWNLOADS_NGINX_RATE_LIMIT", DEFAULTS.nginx_rate_limit)
 # s3 and nginx-over-S3 modes: a HEAD to the bucket before handing a download over, so a missing
 # object gets the app's clear page (and is logged and flagged) instead of the bucket's 404.
-DOWNLOADS_S3_CHECK_OBJECT = env_bool("DOWNLOADS_S3_CHECK_OBJECT", default=True)
+DOWNLOADS_S3_CHECK_OBJECT = env_bool("DOWNLOADS_S3_CHECK_OBJECT", default=DEFAULTS.s3_check_object)
 # More range specs than this in one Range header: the whole file is sent instead (200).
-DOWNLOADS_MAX_RANGES = env_int("DOWNLOADS_MAX_RANGES", 16)
-DOWNLOADS_PAGE_SIZE = env_int("DOWNLOADS_PAGE_SIZE", 25)
+DOWNLOADS_MAX_RANGES = env_int("DOWNLOADS_MAX_RANGES", DEFAULTS.max_ranges)
+DOWNLOADS_PAGE_SIZE = env_int("DOWNLOADS_PAGE_SIZE", DEFAULTS.page_size)
 # How many reverse proxies in front append to X-Forwarded-For (0: trust only REMOTE_ADDR).
-DOWNLOADS_TRUSTED_PROXIES = env_int("DOWNLOADS_TRUSTED_PROXIES", 0)
+DOWNLOADS_TRUSTED_PROXIES = env_int("DOWNLOADS_TRUSTED_PROXIES", DEFAULTS.trusted_proxies)
 # Zips of many files (downloads/archive.py): at most this many files and stored bytes per zip.
-DOWNLOADS_ZIP_MAX_FILES = env_int("DOWNLOADS_ZIP_MAX_FILES", 1000)
+DOWNLOADS_ZIP_MAX_FILES = env_int("DOWNLOADS_ZIP_MAX_FILES", DEFAULTS.zip_max_files)
 # A zip of the most files allowed is one form field per file, plus the CSRF token: Django's
 # default cap (1,000 fields in all) would refuse it with a bare 400 before the view could answer.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, DOWNLOADS_ZIP_MAX_FILES + 100)
-DOWNLOADS_ZIP_MAX_BYTES = env_int("DOWNLOADS_ZIP_MAX_BYTES", 10 * 1024**3)
+DOWNLOADS_ZIP_MAX_BYTES = env_int("DOWNLOADS_ZIP_MAX_BYTES", DEFAULTS.zip_max_bytes)
 # Compressible members (text, documents) are deflated while their total stays at most this;
 # past it, or at 0, every member is stored and the zip gets an exact Content-Length.
-DOWNLOADS_ZIP_DEFLATE_MAX_BYTES = env_int("DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", 64 * 1024**2)
+DOWNLOADS_ZIP_DEFLATE_MAX_BYTES = env_int(
+    "DOWNLOADS_ZIP_DEFLATE_MAX_BYTES", DEFAULTS.zip_deflate_max_bytes
+)
 # The download log (downloads/logwriter.py): how long a request may wait to hand its row to the
 # writer (then the row is logged at ERROR instead), how long a batch is retried while the
 # database is unavailable, and where each process's writer reports its backlog.
-DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS = env_int("DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", 100)
-DOWNLOADS_LOG_RETRY_SECONDS = env_int("DOWNLOADS_LOG_RETRY_SECONDS", 30)
-DOWNLOADS_LOG_STATUS_DIR = env_str(
-    "DOWNLOADS_LOG_STATUS_DIR", os.path.join(tempfile.gettempdir(), "protected-downloads-log")
+DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS = env_int(
+    "DOWNLOADS_LOG_SUBMIT_TIMEOUT_MS", DEFAULTS.log_submit_timeout_ms
 )
+DOWNLOADS_LOG_RETRY_SECONDS = env_int("DOWNLOADS_LOG_RETRY_SECONDS", DEFAULTS.log_retry_seconds)
+DOWNLOADS_LOG_STATUS_DIR = env_str("DOWNLOADS_LOG_STATUS_DIR", DEFAULTS.log_status_dir)
 # Retention (`manage.py prune`): download log rows older than this many days are archived to
 # storage (log-archive/, never served) and deleted; 0 keeps every row. Grants that expired more
 # than DOWNLOADS_GRANT_GRACE_DAYS ago are removed.
-DOWNLOADS_LOG_RETENTION_DAYS = env_int("DOWNLOADS_LOG_RETENTION_DAYS", 365)
-DOWNLOADS_GRANT_GRACE_DAYS = env_int("DOWNLOADS_GRANT_GRACE_DAYS", 30)
+DOWNLOADS_LOG_RETENTION_DAYS = env_int("DOWNLOADS_LOG_RETENTION_DAYS", DEFAULTS.log_retention_days)
+DOWNLOADS_GRANT_GRACE_DAYS = env_int("DOWNLOADS_GRANT_GRACE_DAYS", DEFAULTS.grant_grace_days)
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

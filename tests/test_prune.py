@@ -261,4 +261,4 @@ def test_progress_is_shown_on_request(prune_storage: PruneStorage):
 @pytest.mark.parametrize("name", ["DOWNLOADS_LOG_RETENTION_DAYS", "DOWNLOADS_GRANT_GRACE_DAYS"])
 def test_a_negative_retention_fails_the_checks(settings, name):
     setattr(settings, name, -1)
-    assert any(f"{name} must be at least 0" in str(message) for message in run_checks())
+    assert any(f"{name}=-1 must be at least 0" in str(message) for message in run_checks())

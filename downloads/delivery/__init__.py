@@ -10,12 +10,12 @@ from functools import cache
 from importlib import import_module
 from typing import Any, Protocol
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from downloads.conf import app_settings
 from downloads.delivery.decision import Decision, decide, settled_answer
 from downloads.delivery.sending import Delivery
 from downloads.models import StoredFile
@@ -42,7 +42,7 @@ def deliver(request: HttpRequest, stored: StoredFile) -> Delivery:
 
 @cache
 def get_mode() -> Mode:
-    mode = settings.DOWNLOADS_DELIVERY
+    mode = app_settings().delivery
     if mode not in MODES:
         raise ImproperlyConfigured(
             f"DOWNLOADS_DELIVERY={mode!r} is not one of {', '.join(sorted(MODES))}."

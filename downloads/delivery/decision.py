@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from downloads.conf import app_settings
 from downloads.delivery.headers import apply_headers, file_headers, validator_headers
 from downloads.delivery.sending import Delivery, Mover, Sending
 from downloads.http.conditional import precondition_status
@@ -70,9 +70,7 @@ def decide(request: HttpRequest, stored: StoredFile) -> Decision:
     ):
         return Decision(stored, 200, head, None, headers)
     try:
-        ranges = parse_range(
-            request.headers.get("Range"), stored.size, settings.DOWNLOADS_MAX_RANGES
-        )
+        ranges = parse_range(request.headers.get("Range"), stored.size, app_settings().max_ranges)
     except RangeNotSatisfiable:
         unsatisfiable = {**validator_headers(stored), "Content-Range": f"bytes */{stored.size}"}
         return Decision(stored, NOT_SATISFIABLE, head, None, MappingProxyType(unsatisfiable))

@@ -25,10 +25,10 @@ import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 
+from downloads.conf import app_settings
 from downloads.delivery import app
 from downloads.delivery.decision import Decision
 from downloads.delivery.headers import apply_headers
@@ -52,7 +52,7 @@ def send(request: HttpRequest, decision: Decision) -> Delivery:
 
     response = HttpResponse(content_type=decision.headers["Content-Type"])
     apply_headers(response, decision.headers)
-    prefix = settings.DOWNLOADS_NGINX_PREFIX
+    prefix = app_settings().nginx_prefix
     key = stored_key(stored.file)
     if in_s3:
         require_s3_object(storage, key)
@@ -67,8 +67,8 @@ def send(request: HttpRequest, decision: Decision) -> Delivery:
         location = "ranges/" if decision.ranges else "file/"
         # nginx percent-decodes the header once, then refuses ".." and splits at "?".
         response["X-Accel-Redirect"] = prefix + location + quote(key, safe="/")
-    if settings.DOWNLOADS_NGINX_RATE_LIMIT:
-        response["X-Accel-Limit-Rate"] = str(settings.DOWNLOADS_NGINX_RATE_LIMIT)
+    if app_settings().nginx_rate_limit:
+        response["X-Accel-Limit-Rate"] = str(app_settings().nginx_rate_limit)
     # nginx answers the decision's status with the file bytes asked for (its multipart framing
     # is not counted).
     return Delivery(response, Sending(decision.status, decision.body_bytes, Mover.NGINX))

@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from downloads import logarchive
 from downloads.bytecheck import StorageUnavailable, WalkResult, check_stored_files
+from downloads.conf import app_settings
 from downloads.expiry import EXPIRED_KINDS, expired, remove_expired
 from downloads.orphans import delete_orphan, find_orphans, old_enough
 from downloads.progress import Progress, size_text
@@ -124,7 +124,7 @@ class Command(BaseCommand):
         ) from error
 
     def _log(self, storage: Storage, now: datetime, batch_size: int, summary: Summary) -> None:
-        days = settings.DOWNLOADS_LOG_RETENTION_DAYS
+        days = app_settings().log_retention_days
         if days == 0:
             self.stdout.write("Download log: kept whole (DOWNLOADS_LOG_RETENTION_DAYS=0).")
             return

@@ -1,0 +1,234 @@
+"""The app's own settings (DOWNLOADS_*): each one's default, its type and the values it may take.
+
+The rest of the app reads them through `app_settings()`, a frozen, typed view
+(`app_settings().max_ranges`), never as `settings.DOWNLOADS_MAX_RANGES`: one module says what a
+setting is when absent and which values are mistakes. project/settings.py fills them from the
+environment (project/env.py) with the defaults below; a project of its own may set them in Python
+or leave them out.
+
+A value that cannot work (wrong type, out of range) gives the same words and check id wherever it
+is found:
+- `manage.py check`: downloads/checks.py reports each problem as an Error;
+- at start, in every process (DownloadsConfig.ready), since gunicorn runs no system checks:
+  ImproperlyConfigured;
+- on the first read after a DOWNLOADS_* setting changed (override_settings, the tests' `settings`
+  fixture): the view is rebuilt then, and refuses to be built from a bad value. (`del settings.X`
+  under override_settings sends Django's setting_changed to nobody: call
+  `app_settings.cache_clear()` after it.)
+Settings that are each fine but do not fit together (`consistency_problems`) are only reported
+by `manage.py check`, as before: tests narrow one limit on purpose.
+"""
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+PREFIX = "DOWNLOADS_"
+# The keys of downloads.delivery.MODES (which imports models, so not from here: project/settings.py
+# imports this module); tests/test_conf.py keeps the two lists equal.
+DELIVERY_MODES = ("django", "nginx", "s3")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """DOWNLOADS_<FIELD NAME IN CAPITALS>, with its default (README, Configuration)."""
+
+    # How bytes leave: "django" (this process sends them), "nginx" (X-Accel-Redirect), "s3".
+    delivery: str = "django"
+    # nginx mode: the prefix of the internal locations in deploy/nginx.conf.template.
+    nginx_prefix: str = "/_protected/"
+    # nginx mode: bytes per second per download (X-Accel-Limit-Rate); 0: no limit.
+    nginx_rate_limit: int = 0
+    # s3 and nginx-over-S3 modes: a HEAD before handing a download over (downloads/faults.py).
+    s3_check_object: bool = True
+    # More range specs than this in one Range header: the whole file instead (200).
+    max_ranges: int = 16
+    max_upload_bytes: int = 2 * 1024**3
+    # Any other request body is refused past this, unread (downloads/bodylimit.py).
+    max_request_body_bytes: int = 1024 * 1024
+    page_size: int = 25
+    # Reverse proxies in front that append to X-Forwarded-For (0: trust only REMOTE_ADDR).
+    trusted_proxies: int = 0
+    zip_max_files: int = 1000
+    zip_max_bytes: int = 10 * 1024**3
+    # Compressible zip members are deflated while their total stays at most this; 0: all stored.
+    zip_deflate_max_bytes: int = 64 * 1024**2
+    # The download log's writer (downloads/logwriter.py, logstatus.py).
+    log_submit_timeout_ms: int = 100
+    log_retry_seconds: int = 30
+    log_status_dir: str = field(
+        default_factory=lambda: os.path.join(tempfile.gettempdir(), "protected-downloads-log")
+    )
+    # Retention (`manage.py prune`): log rows older than this many days are archived and
+    # deleted (0 keeps every row); grants expired longer ago than the grace period are removed.
+    log_retention_days: int = 365
+    grant_grace_days: int = 30
+
+
+DEFAULTS = AppSettings()
+
+
+def setting_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A setting's value that is a mistake, in the words of a system check."""
+
+    setting: str
+    message: str
+    check_id: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        hint = f" {self.hint}" if self.hint else ""
+        return f"{self.message}{hint} ({self.check_id})"
+
+
+def _anything(value: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    check_id: str
+    # What is wrong with a value of the right type ("must be at least 1"), or None.
+    complaint: Callable[[Any], str | None] = _anything
+    hint: str = ""
+
+
+def _at_least(floor: int, meaning: str = "") -> Callable[[Any], str | None]:
+    words = f"must be at least {floor}{meaning}."
+    return lambda value: None if value >= floor else words
+
+
+# Segments nginx would not normalise away: a "." or ".." segment would move the prefix out of its
+# internal location.
+_NGINX_PREFIX = re.compile(r"/(?:(?!\.\.?/)[A-Za-z0-9._~-]+/)+")
+
+_RULES: dict[str, _Rule] = {
+    "delivery": _Rule(
+        "downloads.E001",
+        lambda value: None if value in DELIVERY_MODES else "is not a delivery mode.",
+        hint=f"Use one of: {', '.join(DELIVERY_MODES)}.",
+    ),
+    "max_ranges": _Rule("downloads.E002", _at_least(1)),
+    "max_upload_bytes": _Rule("downloads.E003", _at_least(1)),
+    "nginx_prefix": _Rule(
+        "downloads.E012",
+        lambda value: (
+            None
+            if _NGINX_PREFIX.fullmatch(value)
+            else "is not a path that starts and ends with '/', with no '.' or '..' segment."
+        ),
+        hint="Use the prefix of the internal locations in the nginx configuration, "
+        "e.g. /_protected/.",
+    ),
+    "nginx_rate_limit": _Rule("downloads.E013", _at_least(0, " (0: no limit)")),
+    "zip_max_files": _Rule("downloads.E020", _at_least(1)),
+    "zip_max_bytes": _Rule("downloads.E021", _at_least(1)),
+    "zip_deflate_max_bytes": _Rule("downloads.E022", _at_least(0, " (0: always stored)")),
+    "log_submit_timeout_ms": _Rule("downloads.E040", _at_least(0)),
+    "log_retry_seconds": _Rule("downloads.E041", _at_least(0)),
+    "max_request_body_bytes": _Rule("downloads.E060", _at_least(1)),
+    "page_size": _Rule("downloads.E061", _at_least(1)),
+    "trusted_proxies": _Rule("downloads.E062", _at_least(0, " (0: no proxy)")),
+    "s3_check_object": _Rule("downloads.E063"),
+    "log_status_dir": _Rule(
+        "downloads.E064",
+        lambda value: None if value else "must name a directory.",
+    ),
+    "log_retention_days": _Rule("downloads.E070", _at_least(0, " (0: keep every row)")),
+    "grant_grace_days": _Rule("downloads.E071", _at_least(0)),
+}
+
+_TYPE_WORDS = {int: "a whole number", bool: "True or False", str: "a string"}
+
+
+def _is_of_type(value: Any, kind: type) -> bool:
+    # True is an int to Python, never a count or a limit to a deployer.
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _judge(name: str, value: Any, kind: type, rule: _Rule) -> Problem | None:
+    if not _is_of_type(value, kind):
+        return Problem(name, f"{name}={value!r} is not {_TYPE_WORDS[kind]}.", rule.check_id)
+    complaint = rule.complaint(value)
+    if complaint is None:
+        return None
+    return Problem(name, f"{name}={value!r} {complaint}", rule.check_id, rule.hint)
+
+
+def _read() -> tuple[dict[str, Any], list[Problem]]:
+    """Every field's value from django.conf.settings (its default when unset), and the problems."""
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for spec in fields(AppSettings):
+        name = setting_name(spec.name)
+        value = getattr(settings, name, getattr(DEFAULTS, spec.name))
+        kind = spec.type
+        assert isinstance(kind, type)  # every field is annotated with a plain class
+        problem = _judge(name, value, kind, _RULES[spec.name])
+        if problem is None:
+            values[spec.name] = value
+        else:
+            problems.append(problem)
+    return values, problems
+
+
+def value_problems() -> list[Problem]:
+    """Settings whose own value is a mistake, read afresh."""
+    return _read()[1]
+
+
+@cache
+def app_settings() -> AppSettings:
+    """The app's settings as they are now; ImproperlyConfigured if any value is a mistake."""
+    values, problems = _read()
+    if problems:
+        raise ImproperlyConfigured("\n".join(str(problem) for problem in problems))
+    return AppSettings(**values)
+
+
+@receiver(setting_changed)
+def _reread(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        app_settings.cache_clear()
+
+
+# One ticked file in the zip form is `file=<36-character id>&`; the CSRF token, `all`, `q` and the
+# framing fit in the rest.
+ZIP_FORM_BYTES_PER_FILE = len("file=") + 36 + len("&")
+ZIP_FORM_OVERHEAD = 4096
+
+
+def consistency_problems() -> list[Problem]:
+    """Settings that are each fine but contradict one another (only once every value is fine)."""
+    values, problems = _read()
+    if problems:
+        return []
+    current = AppSettings(**values)
+    found: list[Problem] = []
+    needed = current.zip_max_files * ZIP_FORM_BYTES_PER_FILE + ZIP_FORM_OVERHEAD
+    if current.max_request_body_bytes < needed:
+        found.append(
+            Problem(
+                setting_name("max_request_body_bytes"),
+                f"DOWNLOADS_MAX_REQUEST_BODY_BYTES={current.max_request_body_bytes} is too small "
+                f"for a zip of DOWNLOADS_ZIP_MAX_FILES={current.zip_max_files} ticked files: the "
+                "form would be refused with a 413.",
+                "downloads.E030",
+                hint=f"Set it to at least {needed}.",
+            )
+        )
+    return found
