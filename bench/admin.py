@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import servers, workspace
 from bench.adminload import ADMIN, HOLDER, PASSWORD, Loaded, load
+from harness.login import login
 
 ADMIN_TARGET_MS = 300.0
 USER_TARGET_MS = 50.0
@@ -86,28 +87,6 @@ def pages(loaded: Loaded) -> list[Page]:
     ]
 
 
-def logged_in(base_url: str, username: str) -> Any:
-    import requests
-
-    session = requests.Session()
-    login_url = f"{base_url}/accounts/login/"
-    session.get(login_url, timeout=30).raise_for_status()
-    answer = session.post(
-        login_url,
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": login_url},
-        allow_redirects=False,
-        timeout=30,
-    )
-    if answer.status_code != 302:
-        raise RuntimeError(f"logging in as {username} failed: {answer.status_code}")
-    return session
-
-
 def time_page(session: Any, url: str, repeat: int) -> list[float]:
     """Milliseconds per request, whole body read; the first (warm-up) not counted."""
     figures = []
@@ -164,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
         connection.close()
         gunicorn = servers.start_gunicorn(ws, "admin")
         sessions = {
-            "admin": logged_in(gunicorn.url, ADMIN),
-            "holder": logged_in(gunicorn.url, HOLDER),
+            "admin": login(gunicorn.url, ADMIN, PASSWORD),
+            "holder": login(gunicorn.url, HOLDER, PASSWORD),
         }
         rows = []
         for page in pages(loaded):
