@@ -81,7 +81,9 @@ def test_killed_at_random_moments_loses_and_duplicates_nothing(
 ):
     """Killed while it works, wherever that happens to be: writing an archive, reading it back,
     deleting a batch, between two batches."""
-    old = make_log_rows(600, days_old=400)
+    # Enough batches that a run outlasts the random moment on a quiet machine too (600 rows were
+    # all done within it there): 200 batches of 15.
+    old = make_log_rows(3000, days_old=400)
     young = make_log_rows(5, days_old=3)
     chooser = random.Random(os.getpid())
     kills = 0
