@@ -1,10 +1,6 @@
 """Configuration mistakes stop the app at start, with a message that says what to fix."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -12,9 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from project.env import env_bool, env_int, env_list, env_str
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests.bareenv import manage
 
 # --- system checks (manage.py check) ----------------------------------------------------------
 
@@ -112,40 +106,26 @@ def test_env_list_and_str(monkeypatch):
 # --- starting the project with a bare environment ---------------------------------------------
 
 
-def start(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run manage.py in a fresh process whose environment holds only what a test gives it."""
-    clean = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "project.settings", **env}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_no_secret_key_without_debug_refuses_to_start():
-    result = start("check")
+    result = manage("check")
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "Set DJANGO_SECRET_KEY" in result.stderr
 
 
 def test_debug_brings_a_development_key():
-    result = start("check", DJANGO_DEBUG="1")
+    result = manage("check", DJANGO_DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
 def test_garbage_in_an_environment_variable_refuses_to_start():
-    result = start("check", DJANGO_SECRET_KEY="k" * 50, DOWNLOADS_MAX_RANGES="many")
+    result = manage("check", DJANGO_SECRET_KEY="k" * 50, DOWNLOADS_MAX_RANGES="many")
     assert result.returncode != 0
     assert "DOWNLOADS_MAX_RANGES='many' is not a whole number" in result.stderr
 
 
 def test_manage_py_check_reports_a_bad_delivery_mode():
-    result = start("check", DJANGO_SECRET_KEY="k" * 50, DOWNLOADS_DELIVERY="ftp")
+    result = manage("check", DJANGO_SECRET_KEY="k" * 50, DOWNLOADS_DELIVERY="ftp")
     assert result.returncode != 0
     assert "downloads.E001" in result.stderr

@@ -1,14 +1,10 @@
 """The access policy is one function of plain values, and the compiled one-file check follows it
 exactly for every kind of user; a policy it could not follow is refused, at `manage.py check`."""
 
-import os
 import socket
-import subprocess
-import sys
 import uuid
 from dataclasses import FrozenInstanceError
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -23,8 +19,7 @@ from django.utils import timezone
 from downloads import access
 from downloads.access import Subject, downloadable_file, downloadable_files
 from downloads.models import Grant, StoredFile
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bareenv import manage
 
 
 @pytest.fixture
@@ -332,23 +327,12 @@ def test_check_with_the_database_reports_sql_the_database_refuses(monkeypatch):
     assert StoredFile.objects.count() == 0  # the connection is still good
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_check_on_a_database_not_yet_migrated(tmp_path):
     # `migrate` runs the checks before it migrates: an empty database must pass them.
     database = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    result = manage("check", "--database", "default", DATABASE_URL=database)
+    result = manage(
+        "check", "--database", "default", settings="tests.settings", DATABASE_URL=database
+    )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
@@ -358,6 +342,6 @@ def test_check_compiles_for_postgresql_without_a_server():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     nowhere = f"postgres://nobody@127.0.0.1:{port}/{uuid.uuid4().hex}"
-    result = manage("check", DATABASE_URL=nowhere)
+    result = manage("check", settings="tests.settings", DATABASE_URL=nowhere)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
