@@ -14,6 +14,11 @@ cannot be reached within DATABASE_CONNECT_TIMEOUT, the user gets a 503 page
 (downloads/dbunavailable.py). The budget to plan for: hosts x workers x DATABASE_POOL_SIZE, plus
 management commands, under PostgreSQL's max_connections.
 
+Web processes (project/wsgi.py, project/asgi.py) give every statement a deadline,
+DATABASE_STATEMENT_TIMEOUT (30 s unless set): a request stuck behind a lock ends with the 503 page
+instead of holding its thread and connection. Management commands keep none unless it is set
+(migrate may build an index over millions of rows).
+
 DATABASE_POOL_SIZE=0 turns the pool off: Django's persistent connection per thread, kept for
 DATABASE_CONN_MAX_AGE seconds (the pool and persistent connections exclude each other).
 """
@@ -30,6 +35,8 @@ from project.env import env_float, env_int, env_str
 # more after PostgreSQL was back. Giving up after a few seconds lets the next request start a new
 # attempt at once: the app is back within about this long of the database.
 POOL_RECONNECT_SECONDS = 5.0
+# A request's statements run for at most this long in web processes, unless set otherwise.
+WEB_STATEMENT_TIMEOUT_S = 30
 # Each working thread (GUNICORN_THREADS) may need a connection at once, the download log's writer
 # one more, and a streamed CSV export keeps one while its client reads.
 POOL_HEADROOM = 2
@@ -57,6 +64,11 @@ def database_settings(base_dir: Path) -> dict[str, Any]:
     elif settings["ENGINE"] == "django.db.backends.postgresql":
         # libpq waits for an unreachable server as long as TCP does (minutes) unless told.
         options["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=2)
+        statement_timeout = env_float("DATABASE_STATEMENT_TIMEOUT", 0.0, minimum=0)
+        if statement_timeout:
+            # Server-side, so a statement stuck behind a lock ends too (OperationalError: 503).
+            setting = f"-c statement_timeout={round(statement_timeout * 1000)}"
+            options["options"] = " ".join(filter(None, [options.get("options"), setting]))
         pool_size = env_int("DATABASE_POOL_SIZE", default_pool_size(), minimum=0)
         if pool_size:
             options["pool"] = {

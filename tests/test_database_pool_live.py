@@ -21,6 +21,7 @@ POOL_SIZE = 3
 POOL_TIMEOUT_S = 2
 # Answered, not hung: the pool's wait plus a busy machine's slack.
 ANSWER_BOUND_S = POOL_TIMEOUT_S + 8
+STATEMENT_TIMEOUT_S = 2
 STALLED = 12
 BIG = 32 * 1024 * 1024
 
@@ -116,5 +117,32 @@ def test_a_request_waits_for_a_connection_no_longer_than_the_pool_timeout(
         # The lock is gone with the transaction: the first request goes on.
         holder.join(timeout=30)
         assert [status for status, _ in first] == [200], first
+    finally:
+        server.stop()
+
+
+def test_a_request_stuck_behind_a_lock_ends_at_the_statement_timeout(
+    cluster: Cluster,  # noqa: F811
+    live_static,
+    tmp_path,
+):
+    media = tmp_path / "pool-media"
+    media.mkdir()
+    server, _ = app_on(
+        cluster,
+        "locked",
+        media,
+        live_static,
+        tmp_path / "gunicorn.log",
+        {"DATABASE_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT_S)},
+    )
+    try:
+        session = login(server.url, "locked", PASSWORD)
+        with cluster.connect() as locker:
+            locker.execute("LOCK TABLE django_session IN ACCESS EXCLUSIVE MODE")
+            status, took = timed_get(session, server.url + "/")
+            assert status == 503, server.log()[-3000:]
+            assert STATEMENT_TIMEOUT_S - 0.5 < took < STATEMENT_TIMEOUT_S + 8, took
+        assert timed_get(session, server.url + "/")[0] == 200
     finally:
         server.stop()

@@ -1,5 +1,8 @@
 """The `default` database as project/database.py builds it from the environment."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ def clean_environment(monkeypatch):
         "DATABASE_CONNECT_TIMEOUT",
         "DATABASE_POOL_SIZE",
         "DATABASE_POOL_TIMEOUT",
+        "DATABASE_STATEMENT_TIMEOUT",
         "GUNICORN_THREADS",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -47,6 +51,28 @@ def test_postgresql_gets_a_pool_sized_by_the_threads_with_deadlines(monkeypatch)
     assert pool["min_size"] == 2
     assert pool["timeout"] == 5.0
     assert pool["reconnect_timeout"] == 5.0
+    assert "options" not in database["OPTIONS"]  # no statement timeout unless set
+
+
+def test_a_statement_timeout_is_the_server_s_and_keeps_the_url_s_options(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", PG + "?options=-c%20search_path%3Dfiles")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "2.5")
+    options = database_settings(BASE)["OPTIONS"]
+    assert options["options"] == "-c search_path=files -c statement_timeout=2500"
+
+
+def test_web_processes_default_to_a_statement_timeout():
+    probe = "import os, project.wsgi; print(os.environ['DATABASE_STATEMENT_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_STATEMENT_TIMEOUT"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split()[-1] == "30"
 
 
 def test_the_pool_is_sized_and_timed_from_the_environment(monkeypatch):
@@ -81,6 +107,7 @@ def test_pool_size_zero_is_django_s_persistent_connection_per_thread(monkeypatch
         # libpq reads 0 as "wait forever" and 1 as 2.
         ("DATABASE_CONNECT_TIMEOUT", "0"),
         ("DATABASE_CONN_MAX_AGE", "-5"),
+        ("DATABASE_STATEMENT_TIMEOUT", "-1"),
     ],
 )
 def test_a_bad_value_stops_the_settings_naming_the_variable(monkeypatch, name, value):
