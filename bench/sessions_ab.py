@@ -5,6 +5,12 @@ another, in CPU time per download (README, Performance: sessions and users).
       --variant overrides=downloads.sessions,downloads.backends.ModelBackend \\
       --variant django=django.contrib.sessions.backends.db,django.contrib.auth.backends.ModelBackend
 
+Variables after the backend go into that variant's server environment, e.g. the connection
+pool against a persistent connection per thread on PostgreSQL:
+
+    --variant pool=downloads.sessions,downloads.backends.ModelBackend \\
+    --variant persistent=downloads.sessions,downloads.backends.ModelBackend,DATABASE_POOL_SIZE=0
+
 Each variant is a SESSION_ENGINE and the user-loading backend (bench/settings_variant.py). For
 each variant and delivery mode (django: gunicorn alone; nginx: nginx from the deploy template in
 front) one gunicorn runs with deploy/gunicorn.conf.py, and its user logs in through the login
@@ -44,20 +50,27 @@ class Variant:
     name: str
     session_engine: str
     user_backend: str
+    # More of the server's environment, e.g. DATABASE_POOL_SIZE=0 to weigh the pool.
+    extra_env: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> "Variant":
         name, _, paths = text.partition("=")
-        engine, _, backend = paths.partition(",")
-        if not (name and engine and backend):
-            raise argparse.ArgumentTypeError(f"expected NAME=ENGINE,BACKEND, got {text!r}")
-        return cls(name, engine, backend)
+        engine, _, rest = paths.partition(",")
+        backend, *assignments = rest.split(",")
+        extra = tuple(tuple(item.split("=", 1)) for item in assignments)
+        if not (name and engine and backend) or any(len(pair) != 2 for pair in extra):
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=ENGINE,BACKEND[,VAR=VALUE...], got {text!r}"
+            )
+        return cls(name, engine, backend, extra)  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
         return {
             "DJANGO_SETTINGS_MODULE": "bench.settings_variant",
             "BENCH_SESSION_ENGINE": self.session_engine,
             "BENCH_USER_BACKEND": self.user_backend,
+            **dict(self.extra_env),
         }
 
 

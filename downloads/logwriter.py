@@ -232,6 +232,9 @@ class LogWriter:
             close_old_connections()
             try:
                 self._write_now(pending)
+                # With a pool (project/database.py), the connection goes back between batches
+                # instead of staying with this thread; a persistent one stays open.
+                close_old_connections()
                 return
             except TRANSIENT as error:
                 self._note_error(error)

@@ -7,11 +7,11 @@ local default (see the README's Configuration section for the full list).
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from downloads.conf import DEFAULTS
+from project.database import database_settings
 from project.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: pooled database connections go back before a body is sent (PostgreSQL only).
+    "downloads.dbrelease.ReleasePooledConnectionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after SecurityMiddleware, so static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -83,19 +85,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
-        conn_health_checks=True,
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the download log be written while other requests read.
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
-    }
+DATABASES = {"default": database_settings(BASE_DIR)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -15,3 +15,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("downloads.urls")),
 ]
+
+# A database that cannot be used is a 503 with a short page (downloads/dbunavailable.py).
+handler500 = "downloads.dbunavailable.server_error"

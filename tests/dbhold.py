@@ -31,7 +31,8 @@ def held_database() -> Iterator[None]:
             holder.execute("ROLLBACK")
             holder.close()
         return
-    raw: Any = connection.get_new_connection(connection.get_connection_params())
+    # A connection of its own, outside the pool (project/database.py), in a transaction.
+    raw: Any = connection.Database.connect(**connection.get_connection_params())
     try:
         with raw.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {DownloadLog._meta.db_table} IN EXCLUSIVE MODE")

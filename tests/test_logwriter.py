@@ -187,6 +187,11 @@ def test_a_refused_row_in_the_callers_transaction_leaves_the_transaction_usable(
     assert list(DownloadLog.objects.values_list("file_name", flat=True)) == ["kept.txt"]
 
 
+def outage_seconds() -> float:
+    pool = connection.settings_dict["OPTIONS"].get("pool")
+    return pool["timeout"] + 1.5 if pool else 1.5
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_outage_is_retried_and_the_rows_written_after_it(alice, caplog):
     writer = LogWriter(retry_seconds=120)
@@ -196,8 +201,9 @@ def test_an_outage_is_retried_and_the_rows_written_after_it(alice, caplog):
         for n in range(20):
             writer.submit(row(user=alice, file_name=f"during-{n}.txt"))
         # The writer tries, is refused, backs off. SQLite's busy handler itself waits 5 s for
-        # a lock before it refuses: the outage outlasts that.
-        time.sleep(6 if connection.vendor == "sqlite" else 1.5)
+        # a lock before it refuses, and a pooled PostgreSQL connection is waited for up to the
+        # pool's timeout (project/database.py): the outage outlasts either.
+        time.sleep(6 if connection.vendor == "sqlite" else outage_seconds())
     writer.stop()
     assert "retrying" in caplog.text
     assert DownloadLog.objects.filter(file_name__startswith="during-").count() == 20
