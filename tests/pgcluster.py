@@ -5,15 +5,19 @@ app on it: migrated, one user owning one file."""
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import requests
 
 from harness.gunicorn import Gunicorn
+from harness.login import login
 from harness.process import ROOT
 from tests.servers import SECRET_KEY
 
@@ -97,17 +101,33 @@ def cluster() -> Iterator[Cluster]:
         )
 
 
+@dataclass(frozen=True)
+class ClusterApp:
+    server: Gunicorn
+    file_id: str
+    # Logged in as the user who owns the file.
+    session: requests.Session
+
+    def get(self, path: str) -> tuple[int, float]:
+        """GET `path` in the session: the status and the seconds it took."""
+        started = time.monotonic()
+        status = self.session.get(self.server.url + path, timeout=60).status_code
+        return status, time.monotonic() - started
+
+
+@contextmanager
 def app_on(
     cluster: Cluster,
     username: str,
-    media: Path,
+    workdir: Path,
     static_root: Path,
-    log_path: Path,
     extra_env: dict[str, str] | None = None,
     file_size: int = 0,
-) -> tuple[Gunicorn, str]:
+) -> Iterator[ClusterApp]:
     """Migrate the cluster's database, give `username` one file (a line, then `file_size`
-    zeros), start gunicorn (one worker) on it; the server and the file's id."""
+    zeros), run gunicorn (one worker) on it, with `username` logged in."""
+    media = workdir / "cluster-media"
+    media.mkdir()
     env = {
         "DJANGO_SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": cluster.url,
@@ -129,5 +149,8 @@ def app_on(
     ).stdout.split()[-1]  # shell may print a banner first
     server = Gunicorn(
         env={**env, "GUNICORN_WORKERS": "1", "GUNICORN_ACCESSLOG": "", **(extra_env or {})}
-    ).start(log_path)
-    return server, file_id
+    ).start(workdir / "gunicorn.log")
+    try:
+        yield ClusterApp(server, file_id, login(server.url, username, PASSWORD))
+    finally:
+        server.stop()

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from harness.login import login
-from tests.pgcluster import PASSWORD, Cluster, app_on, cluster  # noqa: F401
+from tests.pgcluster import Cluster, app_on, cluster  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -30,26 +29,12 @@ def test_postgres_down_is_a_503_and_requests_after_a_restart_succeed(
     live_static,
     tmp_path,
 ):
-    media = tmp_path / "restart-media"
-    media.mkdir()
-    server, file_id = app_on(
-        cluster,
-        "restarter",
-        media,
-        live_static,
-        tmp_path / "gunicorn.log",
-        {"DATABASE_POOL_TIMEOUT": str(POOL_TIMEOUT_S)},
-    )
-    try:
-        session = login(server.url, "restarter", PASSWORD)
-        targets = ["/", f"/files/{file_id}/download", "/api/files/"]
+    env = {"DATABASE_POOL_TIMEOUT": str(POOL_TIMEOUT_S)}
+    with app_on(cluster, "restarter", tmp_path, live_static, env) as app:
+        targets = ["/", f"/files/{app.file_id}/download", "/api/files/"]
 
         def load() -> list[tuple[str, int]]:
-            return [
-                (target, session.get(server.url + target, timeout=30).status_code)
-                for _ in range(5)
-                for target in targets
-            ]
+            return [(target, app.get(target)[0]) for _ in range(5) for target in targets]
 
         # The pool's connections are open before the restart.
         before = load()
@@ -58,9 +43,9 @@ def test_postgres_down_is_a_503_and_requests_after_a_restart_succeed(
         cluster.pg_ctl("stop")
         for target in targets:
             started = time.monotonic()
-            down = session.get(server.url + target, timeout=30)
+            down = app.session.get(app.server.url + target, timeout=30)
             took = time.monotonic() - started
-            assert down.status_code == 503, (target, down.status_code, server.log()[-3000:])
+            assert down.status_code == 503, (target, down.status_code, app.server.log()[-3000:])
             assert took < DOWN_ANSWER_BOUND_S, (target, took)
             assert down.headers["Retry-After"] == "30"
             assert down.headers["Cache-Control"] == "private, no-store"
@@ -69,10 +54,8 @@ def test_postgres_down_is_a_503_and_requests_after_a_restart_succeed(
 
         # The pool reconnects within seconds (project/database.py, POOL_RECONNECT_SECONDS).
         back_by = time.monotonic() + RECOVERY_BOUND_S
-        while session.get(server.url + "/", timeout=30).status_code != 200:
-            assert time.monotonic() < back_by, server.log()[-3000:]
+        while app.get("/")[0] != 200:
+            assert time.monotonic() < back_by, app.server.log()[-3000:]
             time.sleep(0.5)
         after = load()
-        assert {status for _, status in after} == {200}, (after, server.log()[-3000:])
-    finally:
-        server.stop()
+        assert {status for _, status in after} == {200}, (after, app.server.log()[-3000:])
