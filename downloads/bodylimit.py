@@ -41,6 +41,11 @@ def body_limit(request: HttpRequest) -> int:
     """The most body bytes this request may send."""
     if _may_upload(request):
         return upload_body_limit()
+    # Uploads by users from My files: their own view, limit and permission.
+    from downloads.useruploads import may_upload_here, user_upload_body_limit
+
+    if may_upload_here(request):
+        return user_upload_body_limit()
     return app_settings().max_request_body_bytes
 
 
