@@ -7,6 +7,7 @@ read: CsrfViewMiddleware would read the whole body (looking for the token in the
 view ran, so the view is exempt from it and runs the same check itself once the body is wanted.
 """
 
+import logging
 from typing import Any
 
 from django.contrib import messages
@@ -31,6 +32,8 @@ from downloads.uploadforms import ShareForm, UploadForm
 from downloads.useruploads import Quota, UploadRefused, may_upload, store_upload
 
 CUT_OFF = "The upload was cut off before its end. Nothing was stored."
+
+logger = logging.getLogger(__name__)
 
 
 class _CountingStream:
@@ -86,8 +89,14 @@ def upload(request: HttpRequest) -> HttpResponse:
     try:
         request.POST  # noqa: B018 - the body is read and parsed here, spooled to a temporary file
     except (UnreadablePostError, MultiPartParserError):
-        return _refused(request, 400, CUT_OFF)
+        pass  # judged by what arrived, below
     if counter.received < length:
+        logger.warning(
+            "Upload by user %s cut off after %d of %d bytes; nothing stored",
+            request.user.pk,
+            counter.received,
+            length,
+        )
         return _refused(request, 400, CUT_OFF)
     return _receive(request)
 
