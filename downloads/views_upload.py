@@ -7,6 +7,7 @@ read: CsrfViewMiddleware would read the whole body (looking for the token in the
 view ran, so the view is exempt from it and runs the same check itself once the body is wanted.
 """
 
+import contextlib
 import logging
 from typing import Any
 
@@ -86,10 +87,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     # WSGIRequest reads its body through `_stream` (Django 5.2 and 6): counted from here on.
     counter = _CountingStream(request._stream)  # type: ignore[attr-defined]
     request._stream = counter  # type: ignore[attr-defined,assignment]
-    try:
-        request.POST  # noqa: B018 - the body is read and parsed here, spooled to a temporary file
-    except (UnreadablePostError, MultiPartParserError):
-        pass  # judged by what arrived, below
+    # The body is read and parsed here (a file spooled to a temporary file); a failure to read
+    # or parse it is judged by what arrived, below, or by the form: no file.
+    with contextlib.suppress(UnreadablePostError, MultiPartParserError):
+        request.POST  # noqa: B018
     if counter.received < length:
         logger.warning(
             "Upload by user %s cut off after %d of %d bytes; nothing stored",
