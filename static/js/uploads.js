@@ -107,6 +107,9 @@
     xhr.setRequestHeader("X-CSRFToken", token);
     xhr.upload.addEventListener("progress", function (event) {
       if (event.lengthComputable) {
+        // What the browser says it has sent of the request body: tests read it too.
+        view.item.dataset.sent = event.loaded;
+        view.item.dataset.total = event.total;
         view.bar.value = Math.floor((event.loaded / event.total) * 100);
         view.status.textContent = "uploading… " + view.bar.value + " %";
       }
