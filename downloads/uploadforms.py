@@ -66,7 +66,8 @@ class ShareForm(forms.Form):
         label="Until",
         required=False,
         help_text="Optional, e.g. 2027-01-31 18:00. Leave empty for access without end.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        # The browser's picker sends and shows ISO 8601 ("2027-01-31T18:00"), in DJANGO_TIME_ZONE.
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
 
     def __init__(self, *args: Any, owner: AbstractUser | AnonymousUser, **kwargs: Any) -> None:

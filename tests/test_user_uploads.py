@@ -247,12 +247,13 @@ def test_the_owner_shares_with_a_user_until_a_moment(alice_client, make_file, bo
     until = timezone.now() + timedelta(days=3)
     response = alice_client.post(
         reverse("downloads:file-share", args=[stored.pk]),
-        {"username": "bob", "expires_at": until.strftime("%Y-%m-%d %H:%M")},
+        # As the browser's datetime-local picker sends it.
+        {"username": "bob", "expires_at": until.strftime("%Y-%m-%dT%H:%M")},
     )
     assert response.status_code == 302
     grant = Grant.objects.get(file=stored)
     assert grant.user == bob
-    assert grant.expires_at is not None
+    assert grant.expires_at == until.replace(second=0, microsecond=0)
     assert downloadable_file(bob, stored.pk) == stored
     page = alice_client.get(stored.get_absolute_url()).content.decode()
     assert "user bob" in page
