@@ -74,3 +74,34 @@ def test_upload_two_files_see_both_bars_reach_100_and_download_one(
     driver.find_element(By.LINK_TEXT, "Download").click()
     downloaded = browser.wait_for_download(big.name, timeout=60)
     assert downloaded.read_bytes() == big.read_bytes()
+
+
+def test_a_refused_file_says_why_in_its_own_row_and_the_other_still_arrives(
+    live_stack, live_gunicorn, uploader, browser: Browser, tmp_path: Path
+):
+    stack = live_stack("django")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    fine = tmp_path / "fine.txt"
+    fine.write_bytes(b"fine\n")
+
+    log_in(browser, stack)
+    driver = browser.driver
+    driver.find_element(By.ID, "upload-input").send_keys(f"{empty}\n{fine}")
+
+    rows = ".upload-list li"
+    browser.wait(60).until(
+        lambda d: (
+            sorted(
+                str(row.get_attribute("data-state"))
+                for row in d.find_elements(By.CSS_SELECTOR, rows)
+            )
+            == ["done", "failed"]
+        )
+    )
+    found = driver.find_elements(By.CSS_SELECTOR, rows)
+    assert [row.get_attribute("data-state") for row in found] == ["failed", "done"]
+    assert found[0].find_element(By.CSS_SELECTOR, ".status").text == (
+        "The file is empty: there is nothing to store."
+    )
+    assert [f.name for f in StoredFile.objects.all()] == ["fine.txt"]
