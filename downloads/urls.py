@@ -15,10 +15,6 @@ urlpatterns = [
     # Uploads by users, and a file's owner sharing or deleting it (views_upload.py).
     path("files/upload", views_upload.upload, name="upload"),
     path("files/<uuid:file_id>/grants", views_upload.share, name="file-share"),
-    path(
-        "files/<uuid:file_id>/grants/<int:grant_id>/revoke",
-        views_upload.revoke,
-        name="grant-revoke",
-    ),
+    path("files/<uuid:file_id>/grants/revoke", views_upload.revoke, name="grant-revoke"),
     path("files/<uuid:file_id>/delete", views_upload.delete, name="file-delete"),
 ]

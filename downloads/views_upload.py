@@ -16,6 +16,7 @@ from django.db import transaction
 from django.http import (
     HttpRequest,
     HttpResponse,
+    HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
     UnreadablePostError,
@@ -157,9 +158,12 @@ def share(request: HttpRequest, file_id: str) -> HttpResponse:
 
 
 @require_POST
-def revoke(request: HttpRequest, file_id: str, grant_id: int) -> HttpResponse:
+def revoke(request: HttpRequest, file_id: str) -> HttpResponse:
     stored = _owned_file(request, file_id)
-    grant = get_object_or_404(Grant, file=stored, pk=grant_id)
+    grant_id = request.POST.get("grant", "")
+    if not grant_id.isdigit():
+        return HttpResponseBadRequest("Say which grant to revoke.", content_type="text/plain")
+    grant = get_object_or_404(Grant, file=stored, pk=int(grant_id))
     grant.delete()
     messages.success(request, f"“{stored.name}” is no longer shared with {grant}.")
     return redirect(stored)

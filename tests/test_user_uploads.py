@@ -293,7 +293,10 @@ def test_a_share_that_cannot_be_done_is_a_form_error(alice_client, make_file, bo
 def test_the_owner_revokes_a_grant(alice_client, make_file, bob):
     stored = make_file(share_with=bob)
     grant = Grant.objects.get()
-    response = alice_client.post(reverse("downloads:grant-revoke", args=[stored.pk, grant.pk]))
+    url = reverse("downloads:grant-revoke", args=[stored.pk])
+    assert alice_client.post(url, {"grant": "x"}).status_code == 400
+    assert alice_client.post(url, {"grant": grant.pk + 1}).status_code == 404
+    response = alice_client.post(url, {"grant": grant.pk})
     assert response.status_code == 302
     assert not Grant.objects.exists()
     assert downloadable_file(bob, stored.pk) is None
@@ -306,10 +309,10 @@ def test_only_the_owner_shares_revokes_or_deletes(client, make_file, bob):
     assert "sharing" not in client.get(stored.get_absolute_url()).content.decode()
     for url in (
         reverse("downloads:file-share", args=[stored.pk]),
-        reverse("downloads:grant-revoke", args=[stored.pk, grant.pk]),
+        reverse("downloads:grant-revoke", args=[stored.pk]),
         reverse("downloads:file-delete", args=[stored.pk]),
     ):
-        assert client.post(url, {"username": "bob"}).status_code == 404, url
+        assert client.post(url, {"username": "bob", "grant": grant.pk}).status_code == 404, url
     assert StoredFile.objects.exists()
     assert Grant.objects.count() == 1
 
