@@ -28,7 +28,7 @@ setup: $(STAMP) .secret_key
 run: setup
 	@echo
 	@echo "  Protected downloads: http://$${GUNICORN_BIND:-127.0.0.1:8000}/"
-	@echo "  Log in as alice, bob or admin (staff) with password: $$(cat .demo_password)"
+	@echo "  Log in as alice, bob, uploader (uploads from My files) or admin (staff) with password: $$(cat .demo_password)"
 	@echo "  Admin: http://$${GUNICORN_BIND:-127.0.0.1:8000}/admin/"
 	@echo
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" GUNICORN_ACCESSLOG=- exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py

@@ -4,8 +4,8 @@ tests and the benchmarks all run.
     python -m deploy.render_nginx --listen 80 --upstream 127.0.0.1:8000 > nginx.conf
 
 The values that must agree with the app (STATIC_ROOT, MEDIA_ROOT, DOWNLOADS_NGINX_PREFIX,
-DOWNLOADS_MAX_UPLOAD_BYTES, DOWNLOADS_MAX_REQUEST_BODY_BYTES) come from its settings, that is from
-the same environment variables gunicorn is started with.
+DOWNLOADS_MAX_UPLOAD_BYTES, DOWNLOADS_USER_UPLOAD_MAX_BYTES, DOWNLOADS_MAX_REQUEST_BODY_BYTES)
+come from its settings, that is from the same environment variables gunicorn is started with.
 """
 
 import argparse
@@ -60,6 +60,7 @@ class NginxConfig:
     static_url: str = "/static/"
     max_upload_bytes: int = 2 * 1024**3
     max_request_body_bytes: int = 1024 * 1024
+    user_upload_max_bytes: int = 256 * 1024**2
     server_name: str = "_"
     user: str = "www-data"
     worker_processes: str = "auto"
@@ -95,6 +96,7 @@ class NginxConfig:
             "STATIC_URL": self.static_url,
             "REQUEST_BODY_MAX_SIZE": str(self.max_request_body_bytes),
             "UPLOAD_BODY_MAX_SIZE": str(self.max_upload_bytes + MULTIPART_ALLOWANCE),
+            "USER_UPLOAD_BODY_MAX_SIZE": str(self.user_upload_max_bytes + MULTIPART_ALLOWANCE),
             "SERVER_NAME": self.server_name,
             "USER": self.user,
             "WORKER_PROCESSES": self.worker_processes,
@@ -146,6 +148,7 @@ def from_settings(**overrides: Any) -> NginxConfig:
         "static_url": static_url,
         "max_upload_bytes": app_settings().max_upload_bytes,
         "max_request_body_bytes": app_settings().max_request_body_bytes,
+        "user_upload_max_bytes": app_settings().user_upload_max_bytes,
     }
     return NginxConfig(**{**derived, **overrides})
 

@@ -6,7 +6,9 @@ sends. This middleware sits right after AuthenticationMiddleware: its check runs
 process_view, and it decides from the request's headers alone. Only the admin's StoredFile upload
 (add and change views), for an active staff user allowed to use it, may send up to
 DOWNLOADS_MAX_UPLOAD_BYTES plus MULTIPART_ALLOWANCE, so that a file just over the upload limit
-still reaches the form, which answers with its own error.
+still reaches the form, which answers with its own error. The users' upload from My files, for a
+user holding the upload permission, may send DOWNLOADS_USER_UPLOAD_MAX_BYTES plus the same
+allowance (downloads/useruploads.py).
 
 A body sent with `Transfer-Encoding: chunked` and no Content-Length has no length to judge, and
 Django would not read it anyway (a WSGI request without CONTENT_LENGTH has an empty body): the
@@ -41,6 +43,11 @@ def body_limit(request: HttpRequest) -> int:
     """The most body bytes this request may send."""
     if _may_upload(request):
         return upload_body_limit()
+    # Uploads by users from My files: their own view, limit and permission.
+    from downloads.useruploads import may_upload_here, user_upload_body_limit
+
+    if may_upload_here(request):
+        return user_upload_body_limit()
     return app_settings().max_request_body_bytes
 
 

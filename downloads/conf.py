@@ -72,6 +72,10 @@ class AppSettings:
     # deleted (0 keeps every row); grants expired longer ago than the grace period are removed.
     log_retention_days: int = 365
     grant_grace_days: int = 30
+    # Uploads by users from My files (downloads/useruploads.py): the largest file, and the most
+    # bytes one user may own in all (0: no quota).
+    user_upload_max_bytes: int = 256 * 1024**2
+    user_quota_bytes: int = 0
 
 
 DEFAULTS = AppSettings()
@@ -150,6 +154,8 @@ _RULES: dict[str, _Rule] = {
     ),
     "log_retention_days": _Rule("downloads.E070", _at_least(0, " (0: keep every row)")),
     "grant_grace_days": _Rule("downloads.E071", _at_least(0)),
+    "user_upload_max_bytes": _Rule("downloads.E100", _at_least(1)),
+    "user_quota_bytes": _Rule("downloads.E101", _at_least(0, " (0: no quota)")),
 }
 
 _TYPE_WORDS = {int: "a whole number", bool: "True or False", str: "a string"}

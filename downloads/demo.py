@@ -1,4 +1,4 @@
-"""Demo data: three users, a group and sample files that show off every kind of answer.
+"""Demo data: four users, two groups and sample files that show off every kind of answer.
 
 Idempotent: what exists is left as it is, so running it again changes nothing.
 """
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 
 from downloads.files import files_rollback_guard
@@ -16,6 +16,8 @@ from downloads.models import Grant, StoredFile
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
 GROUP = "reviewers"
+# Holds the permission to upload from My files; its one member is the demo user "uploader".
+UPLOADERS = "uploaders"
 
 # (name shown to users, asset file, who may have it besides alice, description)
 SAMPLES = [
@@ -40,7 +42,12 @@ def create_demo(password: str | None = None) -> DemoResult:
     chosen = password or secrets.token_urlsafe(12)
     with files_rollback_guard():
         users = {}
-        for username, staff in (("alice", False), ("bob", False), ("admin", True)):
+        for username, staff in (
+            ("alice", False),
+            ("bob", False),
+            ("uploader", False),
+            ("admin", True),
+        ):
             user, created = User.objects.get_or_create(
                 username=username,
                 defaults={
@@ -57,6 +64,11 @@ def create_demo(password: str | None = None) -> DemoResult:
             users[username] = user
         group, _ = Group.objects.get_or_create(name=GROUP)
         group.user_set.add(users["bob"])
+        uploaders, _ = Group.objects.get_or_create(name=UPLOADERS)
+        uploaders.permissions.add(
+            Permission.objects.get(codename="upload_files", content_type__app_label="downloads")
+        )
+        uploaders.user_set.add(users["uploader"])
 
         for name, asset, audience, description in SAMPLES:
             stored = StoredFile.objects.filter(owner=users["alice"], name=name).first()

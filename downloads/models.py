@@ -46,7 +46,11 @@ class StoredFile(models.Model):
 
     class Meta:
         ordering = ["-updated", "name"]
-        permissions = [("download_any", "Can download any file (staff only)")]
+        permissions = [
+            ("download_any", "Can download any file (staff only)"),
+            # Anyone holding it (directly or through a group) uploads from My files.
+            ("upload_files", "Can upload files from My files"),
+        ]
         indexes = [
             models.Index(fields=["owner", "-updated"]),
             # The admin's list, newest first, a page at a time (the changelist adds "-pk" to any

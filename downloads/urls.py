@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views, views_exports
+from downloads import views, views_exports, views_upload
 
 app_name = "downloads"
 
@@ -12,4 +12,9 @@ urlpatterns = [
     path("api/files/", views.api_files, name="api-files"),
     path("files.zip", views_exports.download_zip, name="zip"),
     path("files.csv", views_exports.export_files_csv, name="files-csv"),
+    # Uploads by users, and a file's owner sharing or deleting it (views_upload.py).
+    path("files/upload", views_upload.upload, name="upload"),
+    path("files/<uuid:file_id>/grants", views_upload.share, name="file-share"),
+    path("files/<uuid:file_id>/grants/revoke", views_upload.revoke, name="grant-revoke"),
+    path("files/<uuid:file_id>/delete", views_upload.delete, name="file-delete"),
 ]

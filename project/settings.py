@@ -197,6 +197,12 @@ DOWNLOADS_MAX_UPLOAD_BYTES = env_int("DOWNLOADS_MAX_UPLOAD_BYTES", DEFAULTS.max_
 DOWNLOADS_MAX_REQUEST_BODY_BYTES = env_int(
     "DOWNLOADS_MAX_REQUEST_BODY_BYTES", DEFAULTS.max_request_body_bytes
 )
+# Uploads by users from My files: the largest file (nginx's limit on that location too), and the
+# most bytes one user may own in all (0: no quota).
+DOWNLOADS_USER_UPLOAD_MAX_BYTES = env_int(
+    "DOWNLOADS_USER_UPLOAD_MAX_BYTES", DEFAULTS.user_upload_max_bytes
+)
+DOWNLOADS_USER_QUOTA_BYTES = env_int("DOWNLOADS_USER_QUOTA_BYTES", DEFAULTS.user_quota_bytes)
 
 # How bytes leave: "django" (this process sends them), "nginx" (X-Accel-Redirect), "s3".
 DOWNLOADS_DELIVERY = env_str("DOWNLOADS_DELIVERY", DEFAULTS.delivery)

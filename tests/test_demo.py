@@ -81,7 +81,17 @@ def test_users_and_group(demo):
     assert list(reviewers.user_set.all()) == [bob]
 
 
-@pytest.mark.parametrize("username", ["alice", "bob", "admin"])
+def test_the_uploader_may_upload_through_a_group_and_nobody_else_may(demo):
+    from downloads.useruploads import may_upload
+
+    uploader = User.objects.get(username="uploader")
+    assert (uploader.is_staff, uploader.is_superuser) == (False, False)
+    assert [group.name for group in uploader.groups.all()] == ["uploaders"]
+    assert may_upload(uploader)
+    assert not any(may_upload(User.objects.get(username=n)) for n in ("alice", "bob"))
+
+
+@pytest.mark.parametrize("username", ["alice", "bob", "uploader", "admin"])
 def test_passwords_from_the_environment_work(demo, username):
     assert authenticate(login_request(), username=username, password=PASSWORD) is not None
     assert authenticate(login_request(), username=username, password="wrong") is None

@@ -28,9 +28,9 @@ def write_password(path: Path, password: str) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Create demo users (alice, bob, admin), a group and sample files. Passwords come from "
-        "DEMO_PASSWORD, or one is generated and printed. Safe to run again: existing users keep "
-        "their passwords."
+        "Create demo users (alice, bob, uploader, admin), groups and sample files. Passwords "
+        "come from DEMO_PASSWORD, or one is generated and printed. Safe to run again: existing "
+        "users keep their passwords."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
