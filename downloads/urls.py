@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views, views_exports
+from downloads import views, views_exports, views_tokens
 
 app_name = "downloads"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("api/files/", views.api_files, name="api-files"),
     path("files.zip", views_exports.download_zip, name="zip"),
     path("files.csv", views_exports.export_files_csv, name="files-csv"),
+    path("account/tokens/", views_tokens.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke", views_tokens.revoke, name="token-revoke"),
 ]
