@@ -20,6 +20,7 @@ cannot reach the account page (to make more tokens) or the admin.
 """
 
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -65,13 +66,12 @@ def _view_name(request: HttpRequest) -> str:
 
 
 def _token_in_url(request: HttpRequest, view_name: Callable[[], str]) -> bool:
-    query = request.META.get("QUERY_STRING", "")
-    if not query:
-        return False
-    if PREFIX in query and any(
-        LOOKS_LIKE_TOKEN.search(value) for values in request.GET.lists() for value in values[1]
-    ):
+    # Anything shaped like one of ours, anywhere in the path or the query (decoded: %5F is "_").
+    url = unquote(request.path + "?" + request.META.get("QUERY_STRING", ""))
+    if PREFIX in url and LOOKS_LIKE_TOKEN.search(url):
         return True
+    if not request.GET:
+        return False
     names = {name.lower() for name in request.GET}
     return bool(names & TOKEN_PARAMETERS) and view_name() in TOKEN_VIEWS
 

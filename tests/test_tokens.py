@@ -235,11 +235,14 @@ def test_other_schemes_are_left_to_the_session(make_file):
         (API_URL, "api_key={secret}"),
         ("/", "q={secret}"),
         (TOKENS_URL, "x={secret}"),
+        ("/", "{secret}"),
+        ("/", "x=%70dt%5F{rest}"),
+        ("/files/{secret}/download", ""),
     ],
 )
 def test_a_token_in_the_url_is_refused_unread(url, query, make_file, secret):
-    target = make_file().get_download_url() if url == "download" else url
-    response = Client().get(f"{target}?{query.format(secret=secret)}")
+    target = make_file().get_download_url() if url == "download" else url.format(secret=secret)
+    response = Client().get(f"{target}?{query.format(secret=secret, rest=secret[4:])}")
     assert response.status_code == 400
     assert "Authorization: Bearer" in response.text
     assert ApiToken.objects.get().last_used is None
