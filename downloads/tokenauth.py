@@ -23,6 +23,7 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, resolve
@@ -119,7 +120,14 @@ class BearerTokenMiddleware:
                 return self._locked_out()
             return _answer(401, REFUSED_INVALID, 'Bearer error="invalid_token"')
         note_use(token, now)
-        request.user = token.user
+        user = token.user
+
+        async def auser() -> AbstractBaseUser:
+            return user
+
+        # Both ways Django offers to ask who the user is give the token's owner.
+        request.user = user
+        request.auser = auser  # type: ignore[assignment]
         request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
         return self.get_response(request)
 

@@ -405,3 +405,20 @@ def test_a_misplaced_bearer_middleware_stops_the_deploy(settings):
 def test_a_plain_lockout_list_stops_the_deploy(settings):
     settings.AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
     assert "downloads.E081" in run_checks()
+
+
+def test_the_async_user_is_the_tokens_owner_too(secret, alice):
+    from asgiref.sync import async_to_sync
+    from django.http import HttpResponse
+
+    from downloads.tokenauth import BearerTokenMiddleware
+
+    seen = []
+
+    def view(request):
+        seen.append((request.user, async_to_sync(request.auser)()))
+        return HttpResponse()
+
+    request = RequestFactory().get(API_URL, **bearer(secret))
+    BearerTokenMiddleware(view)(request)
+    assert seen == [(alice, alice)]
