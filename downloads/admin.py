@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from downloads.access import downloadable_files
 from downloads.admin_faults import BytesMissingFilter, bytes_missing
 from downloads.admin_filters import IndexedValuesFilter
+from downloads.admin_tokens import ApiTokenAdmin  # noqa: F401  (registers it)
 from downloads.csvexport import download_log_csv
 from downloads.estimate import EstimatingPaginator
 from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message

@@ -9,7 +9,7 @@ class DownloadsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from downloads import checks, signals  # noqa: F401  (registers checks and receivers)
+        from downloads import checks, signals, token_checks  # noqa: F401  (registers checks and receivers)
         from downloads.access_checks import access_check_compiles  # noqa: F401  (registers it)
         from downloads.conf import app_settings
         from downloads.searchlimit import limit_every_admin_search

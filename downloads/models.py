@@ -246,3 +246,7 @@ class DownloadCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.total} downloads"
+
+
+# Defined in its own module, registered here with the app's other models.
+from downloads.tokens import ApiToken  # noqa: E402, F401

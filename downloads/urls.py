@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views, views_exports, views_upload
+from downloads import views, views_exports, views_tokens, views_upload
 
 app_name = "downloads"
 
@@ -17,4 +17,6 @@ urlpatterns = [
     path("files/<uuid:file_id>/grants", views_upload.share, name="file-share"),
     path("files/<uuid:file_id>/grants/revoke", views_upload.revoke, name="grant-revoke"),
     path("files/<uuid:file_id>/delete", views_upload.delete, name="file-delete"),
+    path("account/tokens/", views_tokens.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke", views_tokens.revoke, name="token-revoke"),
 ]

@@ -55,6 +55,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # `Authorization: Bearer <token>` on the download URLs and the API: the token's owner as
+    # request.user, no session, no cookie, no CSRF check (downloads/tokenauth.py).
+    "downloads.tokenauth.BearerTokenMiddleware",
     # Before any process_view (CsrfViewMiddleware's reads the body): refuses large bodies unread.
     "downloads.bodylimit.RequestBodyLimitMiddleware",
     # An over-long search (downloads/selection.py) is a 400, on any page or changelist.
@@ -108,7 +111,9 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "downloads.bac
 # deletes the lockout ("Access attempts" in the admin).
 AXES_FAILURE_LIMIT = env_int("DOWNLOADS_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("DOWNLOADS_LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Per username and per address for a login; per address for an API token, whose failures count
+# with the address's failed logins (downloads/tokenthrottle.py).
+AXES_LOCKOUT_PARAMETERS = "downloads.tokenthrottle.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "downloads.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "downloads.lockout.lockout_response"
 # The cool-off runs from the failure that locked, not from the latest refused try: someone who

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests and benchmarks talk to: nginx (with its
-# brotli_static module), PostgreSQL, wrk and headless Chromium with its driver. Does nothing
+# brotli_static module), PostgreSQL, wrk, curl, wget and headless Chromium with its driver. Does nothing
 # when they are already there.
 set -euo pipefail
 
@@ -12,6 +12,9 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v wrk >/dev/null || need+=(wrk)
+# The API token tests resume downloads with the real tools (tests/test_tokens_live.py).
+command -v curl >/dev/null || need+=(curl)
+command -v wget >/dev/null || need+=(wget)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # nginx.conf verifies the bucket's TLS certificate against this bundle (nginx mode over S3).
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
