@@ -30,6 +30,10 @@ def create(connection: BaseDatabaseWrapper) -> None:
                 f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {TABLE} "
                 f"USING gin (({expression}) gin_trgm_ops)"
             )
+        # The planner's statistics of an index's expression come from ANALYZE: until then it
+        # guesses every term equally selective, and ANDs a term that names every row (10M rows,
+        # 4 s) with the one that names a few (then 85 ms).
+        cursor.execute(f"ANALYZE {TABLE}")
 
 
 def drop(connection: BaseDatabaseWrapper) -> None:
