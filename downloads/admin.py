@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from downloads.access import downloadable_files
 from downloads.admin_faults import BytesMissingFilter, bytes_missing
 from downloads.admin_filters import IndexedValuesFilter
+from downloads.adminrows import DirectCheckboxMixin
 from downloads.csvexport import download_log_csv
 from downloads.estimate import EstimatingPaginator
 from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message
@@ -51,7 +52,7 @@ class GrantInline(admin.TabularInline):
 
 
 @admin.register(StoredFile)
-class StoredFileAdmin(admin.ModelAdmin):
+class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
     form = StoredFileForm
     inlines = [GrantInline]
     list_display = [
@@ -170,7 +171,7 @@ class StoredFileAdmin(admin.ModelAdmin):
 
 
 @admin.register(DownloadLog)
-class DownloadLogAdmin(admin.ModelAdmin):
+class DownloadLogAdmin(DirectCheckboxMixin, admin.ModelAdmin):
     list_display = [
         "at",
         "file_name",

@@ -53,6 +53,4 @@ def search_log(rows: QuerySet[DownloadLog], search_term: str) -> QuerySet[Downlo
     for term in search_terms(search_term):
         on_the_log = Q.create([(f"{name}__icontains", term) for name in LOG_FIELDS], connector=Q.OR)
         found.append(on_the_log | Q(user_id__in=users_named(rows, term)))
-    if not found:
-        return rows
-    return rows.filter(Q.create(found))
+    return rows.filter(*found)
