@@ -225,3 +225,30 @@ def test_postgresql_searches_through_the_trigram_indexes(alice, make_file):
         assert "auth_user" not in plan, plan
     assert len(changelist.get_search_results(request, every, "000123")[0]) == 1
     assert len(changelist.get_search_results(request, every, "10.9.8")[0]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_index_build_is_built_again():
+    # A CONCURRENTLY build that fails leaves an invalid index under the name; running the
+    # migration's step again must replace it, not keep it because the name exists.
+    if connection.vendor != "postgresql":
+        searchindexes.create(connection)  # nothing to build on SQLite
+        assert searchindexes.missing(connection) == []
+        return
+    name = "downloadlog_file_name_trgm"
+    searchindexes.drop(connection)
+    assert set(searchindexes.missing(connection)) == set(searchindexes.TRIGRAM_INDEXES)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX {name} ON downloads_downloadlog (file_name)")
+        # What an interrupted build leaves: the test cluster's superuser marks it unusable.
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(%s)", [name]
+        )
+    assert name in searchindexes.missing(connection)
+    searchindexes.create(connection)
+    assert searchindexes.missing(connection) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [name])
+        (definition,) = cursor.fetchone()
+    assert "USING gin" in definition
+    assert "gin_trgm_ops" in definition
