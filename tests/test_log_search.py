@@ -121,6 +121,8 @@ def test_the_same_rows_as_djangos_search(rows, term):
 
 
 def test_the_terms_find_what_they_name(rows):
+    # The fields the admin shows as searched are the ones logsearch answers for.
+    assert DownloadLogAdmin.search_fields == ["file_name", "user__username", "ip"]
     # The comparison above is not a comparison of empty sets.
     every = DownloadLog.objects.all()
     assert len(ids(search_log(every, "report"))) == 5  # deleted file's row kept its name
