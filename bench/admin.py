@@ -73,6 +73,10 @@ def pages(loaded: Loaded) -> list[Page]:
         ("admin: log by outcome denied", f"{log}?outcome__exact=denied"),
         ("admin: log, past 7 days", f"{log}?at__gte={week_ago}"),
         ("admin: log searched", f"{log}?q=report+000123"),
+        # A user's name (their rows through the user index), and a term no row has (a scan of
+        # the log reads every row for it).
+        ("admin: log searched, a user", f"{log}?q=user0001"),
+        ("admin: log searched, no match", f"{log}?q=nosuchname"),
         ("admin: log entry page", f"{log}1/change/"),
     ]
     holder = [

@@ -218,6 +218,13 @@ class DownloadLog(models.Model):
             models.Index(fields=["status", "at"], name="downloadlog_status_at"),
             models.Index(fields=["outcome", "at"], name="downloadlog_outcome_at"),
             models.Index(fields=["delivery", "at"], name="downloadlog_delivery_at"),
+            # A search by file id: the denied requests that named it (migration 0006, which
+            # also builds PostgreSQL's trigram indexes for the text search).
+            models.Index(
+                fields=["requested_id"],
+                condition=Q(requested_id__isnull=False),
+                name="downloadlog_requested_id",
+            ),
         ]
         permissions = [
             (
