@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from django.db import models, transaction
 
 from downloads.conf import app_settings
-from downloads.models import Grant
+from downloads.models import Grant, ShareLink
+from downloads.sharethrottle import stale_failures
 
 # Below SQLite's oldest limit of 999 parameters per statement.
 BATCH_SIZE = 900
@@ -33,6 +34,19 @@ EXPIRED_KINDS: list[ExpiredKind] = [
         label="expired grants",
         ended_before=lambda moment: Grant.objects.filter(expires_at__lt=moment),
         grace=lambda: timedelta(days=app_settings().grant_grace_days),
+    ),
+    # A link ends when it expires; a revoked one is kept until its expiry passes too, so the
+    # owner and the admin still see it (and its log rows name it) for the grace period.
+    ExpiredKind(
+        label="expired share links",
+        ended_before=lambda moment: ShareLink.objects.filter(expires_at__lt=moment),
+        grace=lambda: timedelta(days=app_settings().share_link_grace_days),
+    ),
+    # Failed share link lookups only matter within the lockout's cool-off (sharethrottle.py).
+    ExpiredKind(
+        label="share link failures",
+        ended_before=stale_failures,
+        grace=lambda: timedelta(0),
     ),
 ]
 

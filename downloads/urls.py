@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views, views_exports
+from downloads import views, views_exports, views_share
 
 app_name = "downloads"
 
@@ -12,4 +12,8 @@ urlpatterns = [
     path("api/files/", views.api_files, name="api-files"),
     path("files.zip", views_exports.download_zip, name="zip"),
     path("files.csv", views_exports.export_files_csv, name="files-csv"),
+    # Share links: any token reaches the view, which answers a malformed one with the same 404.
+    path("s/<str:token>", views_share.shared, name="shared"),
+    path("share/", views_share.share_create, name="share-create"),
+    path("share/<int:link_id>/revoke", views_share.share_revoke, name="share-revoke"),
 ]
