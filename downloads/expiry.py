@@ -62,8 +62,10 @@ def remove_expired(kind: ExpiredKind, now: datetime) -> int:
     while ids := list(rows.values_list("pk", flat=True)[:BATCH_SIZE]):
         with transaction.atomic():
             # Filtered again: a grant renewed since it was selected stays.
-            deleted, _ = expired(kind, now).filter(pk__in=ids).delete()
-        removed += deleted
+            going = expired(kind, now).filter(pk__in=ids)
+            _, by_model = going.delete()
+        # The kind's own rows, not what went with them (a share link's rows naming its files).
+        removed += by_model.get(going.model._meta.label, 0)
         if len(ids) < BATCH_SIZE:
             break
     return removed
