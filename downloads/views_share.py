@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from downloads.clientip import client_ip
 from downloads.conf import app_settings
+from downloads.csvexport import stamped_name
 from downloads.delivery import get_mode
 from downloads.delivery.decision import decide, settled_answer
 from downloads.delivery.headers import apply_headers, generated_file_headers
@@ -112,7 +113,8 @@ def _zip(
     if request.method == "HEAD":
         # A zip is made as it is sent: HEAD says what a GET would be, and spends nothing.
         response = HttpResponse(b"", content_type="application/zip")
-        apply_headers(response, generated_file_headers(f"{link.note or 'shared files'}.zip"))
+        # Named as a GET's zip is; never after the note, which only the creator sees.
+        apply_headers(response, generated_file_headers(stamped_name("files", "zip")))
         return response
     if not spend_download(link, now):
         return _gone(request, link, Ended.USED_UP)

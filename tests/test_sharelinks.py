@@ -381,3 +381,14 @@ def test_nobody_else_revokes_my_link(client, bob, link_url):
     link = the_link()
     assert client.post(reverse("downloads:share-revoke", args=[link.pk])).status_code == 404
     assert the_link().revoked_at is None
+
+
+def test_head_of_a_zip_link_spends_nothing_and_keeps_the_note_private(alice_client, make_file):
+    first = make_file(b"one", name="one.txt")
+    second = make_file(b"two", name="two.txt")
+    url = path_of(create(alice_client, [first, second], note="private words"))
+    head = Client().head(url)
+    assert head.status_code == 200
+    assert head["Content-Type"] == "application/zip"
+    assert "private words" not in head["Content-Disposition"]
+    assert the_link().download_count == 0
