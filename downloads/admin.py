@@ -184,7 +184,7 @@ class DownloadLogAdmin(admin.ModelAdmin):
         "bytes_sent",
         "delivery",
         "requested_id",
-        "share_link",
+        "share_link_id",
     ]
     # "outcome" lists its choices, "denied" among them: the audit's view of refused requests.
     list_filter = [
@@ -200,7 +200,7 @@ class DownloadLogAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatingPaginator
-    list_select_related = ["user", "share_link"]
+    list_select_related = ["user"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DownloadLog]:
         # Changelist, filters' choices, change page, history and both CSV exports start here:
