@@ -10,7 +10,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date
@@ -392,3 +394,17 @@ def test_head_of_a_zip_link_spends_nothing_and_keeps_the_note_private(alice_clie
     assert head["Content-Type"] == "application/zip"
     assert "private words" not in head["Content-Disposition"]
     assert the_link().download_count == 0
+
+
+def test_a_link_costs_three_reads_and_writes_only_when_it_counts(link_url):
+    """The throttle, the link with its creator, the policy's files: as many reads as a logged-in
+    download (session, user, policy). A seek writes nothing to the link."""
+    for headers, counted in (({}, True), ({"Range": "bytes=5000-"}, False)):
+        with CaptureQueriesContext(connection) as queries:
+            anon_get(link_url, **headers)
+        statements = [q["sql"] for q in queries if "downloadlog" not in q["sql"]]
+        statements = [sql for sql in statements if "SAVEPOINT" not in sql]
+        reads = [sql for sql in statements if sql.startswith("SELECT")]
+        writes = [sql for sql in statements if not sql.startswith("SELECT")]
+        assert len(reads) == 3, reads
+        assert len(writes) == (1 if counted else 0), writes
