@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from downloads.models import ShareLink
+from downloads.access import downloadable_files
+from downloads.models import ShareLink, StoredFile
 
 
 def _state_conditions(now: datetime) -> dict[str, Q]:
@@ -69,7 +70,13 @@ class ShareLinkAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ShareLink]:
-        return super().get_queryset(request).prefetch_related("files")
+        # As the download log (logaccess.py): staff see the links whose every file the access
+        # policy lets them download, so a link's note and file names tell nothing more.
+        links = super().get_queryset(request).prefetch_related("files")
+        hidden = StoredFile.objects.filter(share_links=OuterRef("pk")).exclude(
+            pk__in=downloadable_files(request.user).values("pk")
+        )
+        return links.exclude(Exists(hidden))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

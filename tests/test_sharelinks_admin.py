@@ -5,6 +5,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.urls import reverse
@@ -121,3 +122,13 @@ def test_a_default_expiry_past_the_maximum_fails_the_check(settings):
     settings.DOWNLOADS_SHARE_LINK_MAX_DAYS = 7
     with pytest.raises(SystemCheckError, match=r"downloads\.E096"):
         call_command("check")
+
+
+def test_staff_see_only_links_to_files_they_may_download(client, links, make_file, bob):
+    theirs = make_file(name="for bob.txt", share_with=bob)
+    visible = link(User.objects.get(username="alice"), [theirs], note="visible to bob")
+    bob.is_staff = True
+    bob.save()
+    bob.user_permissions.add(Permission.objects.get(codename="view_sharelink"))
+    client.force_login(bob)
+    assert listed(client.get(CHANGELIST)) == [str(visible)]
