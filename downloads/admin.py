@@ -14,6 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 
+# Imported to register the share links' admin (issue 10), which lives in its own module.
+from downloads import admin_sharelinks  # noqa: F401
 from downloads.access import downloadable_files
 from downloads.admin_faults import BytesMissingFilter, bytes_missing
 from downloads.admin_filters import IndexedValuesFilter
@@ -185,6 +187,7 @@ class DownloadLogAdmin(DirectCheckboxMixin, admin.ModelAdmin):
         "bytes_sent",
         "delivery",
         "requested_id",
+        "share_link_id",
     ]
     # "outcome" lists its choices, "denied" among them: the audit's view of refused requests.
     list_filter = [

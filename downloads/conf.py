@@ -76,6 +76,15 @@ class AppSettings:
     # bytes one user may own in all (0: no quota).
     user_upload_max_bytes: int = 256 * 1024**2
     user_quota_bytes: int = 0
+    # Share links (downloads/sharelinks.py): a new link's expiry, the longest allowed, how long
+    # after its last counted download a used-up link still answers ranges that resume it, how
+    # long prune keeps a link past its end, and the lockout for guessing links.
+    share_link_default_days: int = 7
+    share_link_max_days: int = 90
+    share_link_resume_hours: int = 24
+    share_link_grace_days: int = 30
+    share_link_failure_limit: int = 20
+    share_link_cooloff_minutes: int = 15
 
 
 DEFAULTS = AppSettings()
@@ -156,6 +165,12 @@ _RULES: dict[str, _Rule] = {
     "grant_grace_days": _Rule("downloads.E071", _at_least(0)),
     "user_upload_max_bytes": _Rule("downloads.E100", _at_least(1)),
     "user_quota_bytes": _Rule("downloads.E101", _at_least(0, " (0: no quota)")),
+    "share_link_default_days": _Rule("downloads.E090", _at_least(1)),
+    "share_link_max_days": _Rule("downloads.E091", _at_least(1)),
+    "share_link_resume_hours": _Rule("downloads.E092", _at_least(0, " (0: no resuming)")),
+    "share_link_grace_days": _Rule("downloads.E093", _at_least(0)),
+    "share_link_failure_limit": _Rule("downloads.E094", _at_least(1)),
+    "share_link_cooloff_minutes": _Rule("downloads.E095", _at_least(1)),
 }
 
 _TYPE_WORDS = {int: "a whole number", bool: "True or False", str: "a string"}
@@ -235,6 +250,16 @@ def consistency_problems() -> list[Problem]:
                 "form would be refused with a 413.",
                 "downloads.E030",
                 hint=f"Set it to at least {needed}.",
+            )
+        )
+    if current.share_link_default_days > current.share_link_max_days:
+        found.append(
+            Problem(
+                setting_name("share_link_default_days"),
+                f"DOWNLOADS_SHARE_LINK_DEFAULT_DAYS={current.share_link_default_days} is longer "
+                f"than DOWNLOADS_SHARE_LINK_MAX_DAYS={current.share_link_max_days}: the share "
+                "form's default would be refused.",
+                "downloads.E096",
             )
         )
     return found

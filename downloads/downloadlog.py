@@ -37,7 +37,7 @@ from downloads.clientip import client_ip
 from downloads.conf import app_settings
 from downloads.delivery.sending import BytesTaken, Delivery, Mover, TakenChunks
 from downloads.logwriter import WRITER
-from downloads.models import DownloadLog, Outcome, StoredFile
+from downloads.models import DownloadLog, Outcome, ShareLink, StoredFile
 
 ZIP_DELIVERY = "zip"
 NOT_FOUND = 404
@@ -53,11 +53,19 @@ def _base_row(request: HttpRequest, *, delivery: str = "", **fields: object) -> 
     )
 
 
-def log_download(request: HttpRequest, stored: StoredFile, delivery: Delivery) -> None:
+def log_download(
+    request: HttpRequest,
+    stored: StoredFile,
+    delivery: Delivery,
+    *,
+    share_link: ShareLink | None = None,
+) -> None:
     """Record the answer from what its delivery says it sends: at once when Django sends no body
-    of file bytes, else when the body ends."""
+    of file bytes, else when the body ends. `share_link`: the link the request came through."""
     sending = delivery.sending
-    row = _base_row(request, file=stored, file_name=stored.name, status=sending.status)
+    row = _base_row(
+        request, file=stored, file_name=stored.name, status=sending.status, share_link=share_link
+    )
     if sending.failed:
         # The storage could not give the bytes: an error page, no file bytes (faults.py).
         row.outcome = Outcome.FAILED
@@ -123,21 +131,29 @@ def finish_open_bodies() -> None:
 
 
 def log_denied(
-    request: HttpRequest, requested: Iterable[uuid.UUID | None], *, delivery: str
+    request: HttpRequest,
+    requested: Iterable[uuid.UUID | None],
+    *,
+    delivery: str,
+    status: int = NOT_FOUND,
+    share_link: ShareLink | None = None,
 ) -> None:
-    """One DENIED row per id asked for that the policy did not give (None: not an id)."""
-    WRITER.submit([_denied_row(request, file_id, delivery) for file_id in requested])
-
-
-def _denied_row(request: HttpRequest, file_id: uuid.UUID | None, delivery: str) -> DownloadLog:
-    return _base_row(
-        request,
-        delivery=delivery,
-        file=None,
-        file_name="",
-        status=NOT_FOUND,
-        outcome=Outcome.DENIED,
-        requested_id=file_id,
+    """One DENIED row per id asked for that the policy did not give (None: not an id). A share
+    link refused (410, 404) names the link, when there is one."""
+    WRITER.submit(
+        [
+            _base_row(
+                request,
+                delivery=delivery,
+                file=None,
+                file_name="",
+                status=status,
+                outcome=Outcome.DENIED,
+                requested_id=file_id,
+                share_link=share_link,
+            )
+            for file_id in requested
+        ]
     )
 
 
@@ -153,6 +169,8 @@ def log_zip(
     files: Sequence[StoredFile],
     archive: Archive,
     response: StreamingHttpResponse,
+    *,
+    share_link: ShareLink | None = None,
 ) -> None:
     """One row per member, all written in one batch when the zip's body ends."""
     body = TakenChunks(response.streaming_content)  # type: ignore[arg-type]
@@ -165,6 +183,7 @@ def log_zip(
             file_name=stored.name,
             status=response.status_code,
             bytes_planned=stored.size,
+            share_link=share_link,
         )
         for stored in files
     ]

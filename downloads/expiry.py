@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from django.db import models, transaction
 
 from downloads.conf import app_settings
-from downloads.models import Grant
+from downloads.models import Grant, ShareLink
+from downloads.sharethrottle import stale_failures
 
 # Below SQLite's oldest limit of 999 parameters per statement.
 BATCH_SIZE = 900
@@ -34,6 +35,19 @@ EXPIRED_KINDS: list[ExpiredKind] = [
         ended_before=lambda moment: Grant.objects.filter(expires_at__lt=moment),
         grace=lambda: timedelta(days=app_settings().grant_grace_days),
     ),
+    # A link ends when it expires; a revoked one is kept until its expiry passes too, so the
+    # owner and the admin still see it (and its log rows name it) for the grace period.
+    ExpiredKind(
+        label="expired share links",
+        ended_before=lambda moment: ShareLink.objects.filter(expires_at__lt=moment),
+        grace=lambda: timedelta(days=app_settings().share_link_grace_days),
+    ),
+    # Failed share link lookups only matter within the lockout's cool-off (sharethrottle.py).
+    ExpiredKind(
+        label="share link failures",
+        ended_before=stale_failures,
+        grace=lambda: timedelta(0),
+    ),
 ]
 
 
@@ -48,8 +62,10 @@ def remove_expired(kind: ExpiredKind, now: datetime) -> int:
     while ids := list(rows.values_list("pk", flat=True)[:BATCH_SIZE]):
         with transaction.atomic():
             # Filtered again: a grant renewed since it was selected stays.
-            deleted, _ = expired(kind, now).filter(pk__in=ids).delete()
-        removed += deleted
+            going = expired(kind, now).filter(pk__in=ids)
+            _, by_model = going.delete()
+        # The kind's own rows, not what went with them (a share link's rows naming its files).
+        removed += by_model.get(going.model._meta.label, 0)
         if len(ids) < BATCH_SIZE:
             break
     return removed

@@ -207,6 +207,10 @@ class DownloadLog(models.Model):
     # The id the request named: what a denied request asked for, with no file to link to.
     requested_id = models.UUIDField(null=True, blank=True)
     delivery = models.CharField(max_length=16, blank=True)
+    # The share link the request came through (downloads/sharelinks.py); none for a logged-in one.
+    share_link = models.ForeignKey(
+        "ShareLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="downloads"
+    )
 
     class Meta:
         ordering = ["-at"]
@@ -253,6 +257,70 @@ class DownloadCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.total} downloads"
+
+
+class ShareLink(models.Model):
+    """A link that lets anyone holding it download one file, or a set as one zip, without an
+    account, until it expires, is revoked or is used up (downloads/sharelinks.py has the rules).
+
+    Only the SHA-256 of the token is stored: a copy of the table opens nothing."""
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    files = models.ManyToManyField(StoredFile, related_name="share_links")
+    # How many files the link was made with: a file deleted since (its row leaves `files` with
+    # it) ends the link rather than shrinking its zip.
+    file_count = models.PositiveIntegerField(editable=False)
+    # Whose right to the files the link lends; checked against the access policy at every use.
+    # Kept null when the user is deleted, so the link answers "ended" (410), not "never was".
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="share_links",
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_downloads = models.PositiveIntegerField(null=True, blank=True)
+    download_count = models.PositiveIntegerField(default=0, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        permissions = [("share_any", "Can create share links to any file they may download")]
+        indexes = [
+            models.Index(fields=["created_by", "-created"], name="sharelink_creator_created"),
+            models.Index(fields=["expires_at"], name="sharelink_expires_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"share link {self.pk}" + (f" ({self.note})" if self.note else "")
+
+    @property
+    def state(self) -> str:
+        """At this moment: "live", "expired", "revoked" or "used up"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        if self.max_downloads is not None and self.download_count >= self.max_downloads:
+            return "used up"
+        return "live"
+
+
+class ShareLinkFailure(models.Model):
+    """A request for a share link that does not exist, from one client address: counted, like
+    failed logins, to lock out an address that guesses (downloads/sharethrottle.py)."""
+
+    ip = models.GenericIPAddressField(null=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["ip", "at"], name="sharelinkfailure_ip_at")]
+
+    def __str__(self) -> str:
+        return f"{self.ip} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 # Defined in its own module, registered here with the app's other models.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views, views_exports, views_tokens, views_upload
+from downloads import views, views_exports, views_share, views_tokens, views_upload
 
 app_name = "downloads"
 
@@ -19,4 +19,8 @@ urlpatterns = [
     path("files/<uuid:file_id>/delete", views_upload.delete, name="file-delete"),
     path("account/tokens/", views_tokens.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke", views_tokens.revoke, name="token-revoke"),
+    # Share links: any token reaches the view, which answers a malformed one with the same 404.
+    path("s/<str:token>", views_share.shared, name="shared"),
+    path("share/", views_share.share_create, name="share-create"),
+    path("share/<int:link_id>/revoke", views_share.share_revoke, name="share-revoke"),
 ]

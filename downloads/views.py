@@ -21,6 +21,7 @@ from downloads.http.types import is_safe_inline
 from downloads.listing import listable_files
 from downloads.models import StoredFile
 from downloads.selection import search_files
+from downloads.views_share import share_context
 
 
 def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
@@ -47,7 +48,11 @@ def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
     return render(
         request,
         "downloads/file_detail.html",
-        {"file": stored, "can_open": is_safe_inline(stored.content_type)},
+        {
+            "file": stored,
+            "can_open": is_safe_inline(stored.content_type),
+            **share_context(request, stored),
+        },
     )
 
 

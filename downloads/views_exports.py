@@ -22,7 +22,7 @@ from downloads.delivery.headers import apply_headers, generated_file_headers
 from downloads.downloadlog import ZIP_DELIVERY, log_denied, log_zip
 from downloads.faults import missing_local_members
 from downloads.listing import listable_files
-from downloads.models import StoredFile
+from downloads.models import ShareLink, StoredFile
 from downloads.selection import (
     BadSelectionError,
     FilesNotFoundError,
@@ -54,10 +54,10 @@ def download_zip(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 
 
 def zip_response(
-    request: HttpRequest, files: Sequence[StoredFile]
+    request: HttpRequest, files: Sequence[StoredFile], *, share_link: ShareLink | None = None
 ) -> HttpResponse | StreamingHttpResponse:
     """The streamed zip of already-authorised files, with a download log row for each member,
-    written when the body ends (downloadlog.py)."""
+    written when the body ends (downloadlog.py); `share_link`: the link it came through."""
     if missing := missing_local_members(files):
         # Found before the first byte: a clear 503 instead of a zip that breaks off (faults.py).
         names = ", ".join(f"“{stored.name}”" for stored in missing)
@@ -68,7 +68,7 @@ def zip_response(
     if archive.length is not None:
         response["Content-Length"] = str(archive.length)
     apply_headers(response, generated_file_headers(stamped_name("files", "zip")))
-    log_zip(request, files, archive, response)
+    log_zip(request, files, archive, response, share_link=share_link)
     return response
 
 

@@ -142,6 +142,8 @@ def test_every_route_outside_the_admin_is_private(client, stored, alice: User):
         # The download route takes any id (a malformed one is logged as denied).
         path = path.replace("<str:file_id>", str(stored.pk))
         path = path.replace("<int:token_id>", "1")  # no such token: the 404 must be private too
+        # Share links: a token that opens nothing, a link id that is nobody's.
+        path = path.replace("<str:token>", "x" * 43).replace("<int:link_id>", "1")
         assert "<" not in path, f"a converter this test does not fill: {route}"
         for method in (client.get, client.post):
             client.force_login(alice)  # again: the logout route's POST logs out

@@ -241,7 +241,8 @@ def test_a_dry_run_says_what_would_go_and_changes_nothing(
     out, _ = prune("--dry-run", "--batch-size", "5", "--delete-orphans")
     assert summary_of(out) == (
         "Dry run, nothing changed: 7 log rows would be archived and deleted (2 archives); "
-        "1 expired grants would be removed; 0 orphans found (0 bytes), 0 would be deleted; "
+        "1 expired grants would be removed; 0 expired share links would be removed; "
+        "0 share link failures would be removed; 0 orphans found (0 bytes), 0 would be deleted; "
         "0 files with missing bytes."
     )
     assert DownloadLog.objects.count() == 9
