@@ -12,7 +12,7 @@ APPLICATION = "project.asgi:application"
 
 
 def uvicorn_command(host: str, port: int, *extra: str) -> list[str]:
-    """The command `make run-asgi` runs too: one process, h11, no lifespan (Django has none)."""
+    """The command `make run-asgi` runs too: no lifespan (Django has none), no access log."""
     return [
         sys.executable,
         "-m",
@@ -33,12 +33,16 @@ def uvicorn_command(host: str, port: int, *extra: str) -> list[str]:
 class Uvicorn(Server):
     # Added to this process's environment (harness.env.app_env() makes the app's part).
     env: dict[str, str]
+    # 1: the one process serves (the tests watch its memory); more: uvicorn's supervisor starts
+    # that many worker processes on one socket, as gunicorn's workers (the benchmark).
+    workers: int = 1
 
     def start(self, log_path: Path) -> "Uvicorn":
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", **self.env}
-        self.launch(uvicorn_command("127.0.0.1", self.port), log_path, env)
+        extra = ["--workers", str(self.workers)] if self.workers > 1 else []
+        self.launch(uvicorn_command("127.0.0.1", self.port, *extra), log_path, env)
         return self
 
     def worker_pids(self) -> list[int]:
-        # One process serves: the one whose memory the tests watch.
-        return self.pids()[:1]
+        pids = self.pids()
+        return pids[1:] if self.workers > 1 else pids[:1]
