@@ -17,14 +17,18 @@ stops without asking for the next chunk, so the log says what was really taken.
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import django
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest
 from django.http.response import FileResponse, HttpResponseBase, StreamingHttpResponse
+
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -67,21 +71,21 @@ def stream_asynchronously(response: HttpResponseBase, connection: _Connection) -
 
 
 class StreamingASGIHandler(ASGIHandler):
-    async def handle(self, scope: dict, receive: object, send: object) -> None:  # type: ignore[override]
+    async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         token = _connection.set(_Connection())
         try:
             await super().handle(scope, receive, send)
         finally:
             _connection.reset(token)
 
-    async def listen_for_disconnect(self, receive: object) -> None:  # type: ignore[override]
+    async def listen_for_disconnect(self, receive: Receive) -> None:
         try:
             await super().listen_for_disconnect(receive)
         finally:
             # Cancelled (the response was sent) or the client left: either way no more sending.
             _connection.get().gone = True
 
-    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:  # type: ignore[override]
+    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         response: HttpResponseBase = await super().run_get_response(request)
         if isinstance(response, FileResponse):
             # Imported here: this module is imported before django.setup() (project/asgi.py).
