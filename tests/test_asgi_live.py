@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.db import connection
 
 from downloads.models import DownloadLog, Outcome, StoredFile
 from harness.login import login
@@ -179,3 +180,33 @@ def _download_rows(stored: StoredFile, count: int, within: float = 30.0) -> list
             break
         time.sleep(0.2)
     return rows
+
+
+def test_requests_do_not_leave_database_connections_open(asgi, big):
+    """Each ASGI request's view runs in a thread of its own: with persistent connections every
+    request would leave one open (project/asgi.py turns them off, as Django's docs advise)."""
+    session = login(asgi.url, "asgi-alice", PASSWORD)
+    (worker,) = asgi.worker_pids()
+    before = _database_connections(worker)
+    for _ in range(40):
+        assert session.get(asgi.url + "/", timeout=10).status_code == 200
+    after = _database_connections(worker)
+    assert after - before <= 4, f"{after - before} more database connections after 40 requests"
+
+
+def _database_connections(pid: int) -> int:
+    """SQLite: the server's open handles on the database file; PostgreSQL: its sessions."""
+    if connection.vendor == "sqlite":
+        database = Path(connection.settings_dict["NAME"]).name
+        return sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if _points_to(fd, database))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
+def _points_to(fd: Path, name: str) -> bool:
+    try:
+        return fd.readlink().name == name
+    except OSError:
+        return False
