@@ -210,3 +210,29 @@ def _points_to(fd: Path, name: str) -> bool:
         return fd.readlink().name == name
     except OSError:
         return False
+
+
+def test_a_csv_export_streams_from_the_database_under_uvicorn(asgi, big):
+    """The export reads its rows with QuerySet.iterator(), several queries on one connection:
+    under ASGI its chunks are pulled in the request's own thread, where that connection lives."""
+    owner = big.owner
+    StoredFile.objects.bulk_create(
+        StoredFile(
+            owner=owner,
+            name=f"row {n}.txt",
+            file=f"files/none/{n}",
+            size=n,
+            sha256="0" * 64,
+            content_type="text/plain",
+            updated=big.updated,
+        )
+        for n in range(2500)
+    )
+    session = login(asgi.url, "asgi-alice", PASSWORD)
+    with session.get(asgi.url + "/files.csv", stream=True, timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+        lines = b"".join(response.iter_content(chunk_size=65536)).decode("utf-8-sig").split("\r\n")
+    assert lines[-1] == ""
+    assert len(lines) - 2 == 2501  # the header, 2,500 rows and the big file
+    assert sum(1 for line in lines if line.startswith("row ")) == 2500
