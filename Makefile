@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := project.settings
 
-.PHONY: run test test-postgres lint setup system-deps bench bench-admin soak clean
+.PHONY: run run-asgi test test-postgres lint setup system-deps bench bench-admin soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ run: setup
 	@echo "  Admin: http://$${GUNICORN_BIND:-127.0.0.1:8000}/admin/"
 	@echo
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" GUNICORN_ACCESSLOG=- exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
+
+# The same app under ASGI: uvicorn with project.asgi (README, "Under ASGI"); UVICORN_ARGS adds
+# uvicorn's own options, e.g. UVICORN_ARGS="--workers 2".
+run-asgi: setup
+	@echo
+	@echo "  Protected downloads under uvicorn: http://127.0.0.1:$${UVICORN_PORT:-8000}/"
+	@echo "  Log in as alice, bob or admin (staff) with password: $$(cat .demo_password)"
+	@echo
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" exec $(PY) -m uvicorn project.asgi:application \
+		--host 127.0.0.1 --port $${UVICORN_PORT:-8000} --lifespan off $(UVICORN_ARGS)
 
 system-deps:
 	bash scripts/system-deps.sh

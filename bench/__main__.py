@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         log(f"workspace: files in {ws.root}, database {ws.database_url.split('@')[-1]}")
         made = prepare_django(ws)
-        log("files written; starting moto, gunicorn x3, nginx x2")
+        log("files written; starting moto, gunicorn x3, uvicorn, nginx x3")
         moto = track(servers.start_moto(ws))
         files.upload_to_s3(servers.upload_client(moto), moto.bucket, ws.media_root, made)
         django_app = track(servers.start_gunicorn(ws, "django", DOWNLOADS_DELIVERY="django"))
@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         )
         nginx_django = track(servers.start_nginx(ws, "nginx-django", django_app, direct=True))
         nginx_nginx = track(servers.start_nginx(ws, "nginx-nginx", nginx_app))
+        asgi_app = track(servers.start_uvicorn(ws, "django", DOWNLOADS_DELIVERY="django"))
+        nginx_asgi = track(servers.start_nginx(ws, "nginx-uvicorn", asgi_app))
         stacks = Stacks(
             nginx_django=nginx_django,
             nginx_nginx=nginx_nginx,
@@ -132,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             nginx_mode=nginx_app,
             s3_mode=s3_app,
             moto=moto,
+            asgi=asgi_app,
+            nginx_asgi=nginx_asgi,
         )
         session_id, csrf_token = log_in(django_app.url)
         cookie = f"sessionid={session_id}; csrftoken={csrf_token}"
@@ -145,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             big, small = made.by_size["1GiB"].download_path, made.by_size["1KiB"].download_path
             entries: tuple[tuple[str, Server], ...] = (
                 ("gunicorn alone (django)", django_app),
+                ("uvicorn alone (django)", asgi_app),
                 ("nginx + gunicorn, django", nginx_django),
                 ("nginx + gunicorn, nginx", nginx_nginx),
                 ("nginx + gunicorn, s3", nginx_s3),

@@ -38,6 +38,8 @@ class Stacks:
     nginx_mode: Server  # gunicorn, DOWNLOADS_DELIVERY=nginx
     s3_mode: Server  # gunicorn, DOWNLOADS_DELIVERY=s3, files in the bucket
     moto: Server  # the S3 endpoint
+    asgi: Server  # uvicorn (project.asgi), DOWNLOADS_DELIVERY=django
+    nginx_asgi: Server  # nginx (deploy template) in front of `asgi`
 
 
 def make_rows(stacks: Stacks, files: BenchFiles, presigned: dict[str, str]) -> list[Row]:
@@ -76,6 +78,22 @@ def make_rows(stacks: Stacks, files: BenchFiles, presigned: dict[str, str]) -> l
             cost=(stacks.nginx_django, stacks.django),
             app=stacks.django,
             zip_url=stacks.nginx_django.url + "/files.zip",
+        ),
+        Row(
+            "django-uvicorn",
+            "django mode, uvicorn (ASGI)",
+            downloads(stacks.asgi.url),
+            cost=(stacks.asgi,),
+            app=stacks.asgi,
+            zip_url=stacks.asgi.url + "/files.zip",
+        ),
+        Row(
+            "django-nginx-uvicorn",
+            "django mode, nginx + uvicorn",
+            downloads(stacks.nginx_asgi.url),
+            cost=(stacks.nginx_asgi, stacks.asgi),
+            app=stacks.asgi,
+            zip_url=stacks.nginx_asgi.url + "/files.zip",
         ),
         Row(
             "nginx-mode",

@@ -1,6 +1,7 @@
 """The benchmark's servers, started by the harness (harness/) as a deployer would, on one
 workspace's files and database: only the choices that are the benchmark's are here."""
 
+import os
 from typing import Any
 
 from bench.workspace import Workspace
@@ -8,6 +9,7 @@ from harness.gunicorn import Gunicorn
 from harness.nginx import Nginx
 from harness.process import Server
 from harness.s3 import MotoS3
+from harness.uvicorn import Uvicorn
 
 S3_BUCKET = "protected-downloads-bench"
 # The fetch row's presigned URLs are made once, before rounds that can last many minutes.
@@ -17,6 +19,12 @@ S3_URL_EXPIRY = 3600
 def start_gunicorn(ws: Workspace, name: str, **extra: str) -> Gunicorn:
     """gunicorn with the shipped configuration; only the bind address and the app's env differ."""
     return Gunicorn(env=ws.app_env(**extra)).start(ws.log_dir / f"gunicorn-{name}.log")
+
+
+def start_uvicorn(ws: Workspace, name: str, **extra: str) -> Uvicorn:
+    """uvicorn (project.asgi) with as many worker processes as gunicorn has (one per CPU)."""
+    server = Uvicorn(env=ws.app_env(**extra), workers=os.cpu_count() or 1)
+    return server.start(ws.log_dir / f"uvicorn-{name}.log")
 
 
 def start_nginx(ws: Workspace, name: str, upstream: Server, *, direct: bool = False) -> Nginx:

@@ -27,6 +27,7 @@ from harness.nginx import Nginx
 from harness.process import ROOT
 from harness.s3 import MotoS3
 from harness.storages import local_storage, with_default_storage
+from harness.uvicorn import Uvicorn
 
 SECRET_KEY = "tests-only-secret-key-not-for-any-deployment"
 # The server keeps Django's default hashers; users made for it get a hash it can check.
@@ -102,6 +103,29 @@ def gunicorn_server(
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def uvicorn_server(
+    django_db_setup: None,
+    django_db_blocker: object,
+    live_media: Path,
+    live_static: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Uvicorn]:
+    """The app under uvicorn (project.asgi), one process, for the session."""
+    server = Uvicorn(env=server_env(live_media, live_static))
+    server.start(tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_uvicorn(
+    uvicorn_server: Uvicorn, transactional_db: None, live_server_media: Path
+) -> Uvicorn:
+    """The session's uvicorn, with this test's rows committed where the server can read them."""
+    return uvicorn_server
+
+
 @pytest.fixture
 def live_server_media(settings: Any, live_media: Path) -> Path:
     """Point this test's storage at the live server's media directory."""
@@ -148,7 +172,8 @@ class Stack:
     """One way of serving downloads, as deployed: nginx in front of a gunicorn."""
 
     name: str
-    gunicorn: Gunicorn
+    # The app's server: gunicorn, or uvicorn in the "uvicorn*" stacks (StackSpec.server).
+    gunicorn: Gunicorn | Uvicorn
     nginx: Nginx
     storage: str  # "local" (live_media) or "s3" (the moto bucket)
 
@@ -163,6 +188,7 @@ class StackSpec:
     env: dict[str, str]  # added to server_env() for the stack's gunicorn
     # The bucket is named by a host name that nginx must look up with its `resolver`.
     bucket_by_name: bool = False
+    server: str = "gunicorn"  # or "uvicorn": the app under ASGI (project.asgi)
 
 
 STACKS: dict[str, StackSpec] = {
@@ -175,6 +201,11 @@ STACKS: dict[str, StackSpec] = {
         "local", {"DOWNLOADS_DELIVERY": "nginx", "DOWNLOADS_NGINX_RATE_LIMIT": str(RATE_LIMIT)}
     ),
     "nginx-s3-by-name": StackSpec("s3", {"DOWNLOADS_DELIVERY": "nginx"}, bucket_by_name=True),
+    "uvicorn": StackSpec("local", {}, server="uvicorn"),
+    "uvicorn-nginx": StackSpec("local", {"DOWNLOADS_DELIVERY": "nginx"}, server="uvicorn"),
+    "uvicorn-s3": StackSpec("s3", {}, server="uvicorn"),
+    "uvicorn-nginx-s3": StackSpec("s3", {"DOWNLOADS_DELIVERY": "nginx"}, server="uvicorn"),
+    "uvicorn-s3-mode": StackSpec("s3", {"DOWNLOADS_DELIVERY": "s3"}, server="uvicorn"),
 }
 
 
@@ -192,7 +223,7 @@ def live_stack(
     process (see live_gunicorn); "django" puts nginx in front of the session's gunicorn_server.
     """
     started: dict[str, Stack] = {}
-    own_servers: list[Gunicorn] = []
+    own_servers: list[Gunicorn | Uvicorn] = []
 
     def get(name: str) -> Stack:
         if name in started:
@@ -200,7 +231,7 @@ def live_stack(
         spec = STACKS[name]
         resolver = "127.0.0.1"
         if name == "django":
-            server: Gunicorn = request.getfixturevalue("gunicorn_server")
+            server: Gunicorn | Uvicorn = request.getfixturevalue("gunicorn_server")
         else:
             extra = dict(spec.env)
             if spec.storage == "s3":
@@ -212,9 +243,9 @@ def live_stack(
                 extra["AWS_S3_ENDPOINT_URL"] = f"http://localhost:{moto.port}"
                 resolver = f"127.0.0.1:{request.getfixturevalue('loopback_dns').port}"
             env = server_env(live_media, live_static, GUNICORN_WORKERS="1", **extra)
-            server = Gunicorn(env=env)
+            server = Uvicorn(env=env) if spec.server == "uvicorn" else Gunicorn(env=env)
             own_servers.append(server)
-            server.start(tmp_path_factory.mktemp(f"gunicorn-{name}") / "gunicorn.log")
+            server.start(tmp_path_factory.mktemp(f"{spec.server}-{name}") / "server.log")
         nginx = Nginx(
             upstream_port=server.port,
             media_root=live_media,

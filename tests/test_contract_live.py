@@ -27,7 +27,17 @@ from tests.livefiles import Live
 
 pytestmark = pytest.mark.integration
 
-SAME_CONTRACT = ["django", "nginx", "django-s3", "nginx-s3"]
+# The same cases under uvicorn (project.asgi): the ASGI path answers byte for byte as WSGI.
+SAME_CONTRACT = [
+    "django",
+    "nginx",
+    "django-s3",
+    "nginx-s3",
+    "uvicorn",
+    "uvicorn-nginx",
+    "uvicorn-s3",
+    "uvicorn-nginx-s3",
+]
 CONTRACT_HEADERS = (
     "Content-Length",
     "Content-Type",

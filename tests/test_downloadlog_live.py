@@ -1,5 +1,5 @@
-"""The download log through the real gunicorn: rows say the bytes that really left, a client that
-leaves early is ABORTED, and a worker told to stop writes every row before it exits."""
+"""The download log through the real gunicorn, and uvicorn: rows say the bytes that really left, a
+client that leaves early is ABORTED, and a worker told to stop writes every row before it exits."""
 
 import os
 import signal
@@ -18,6 +18,7 @@ from downloads.logstatus import read_statuses
 from downloads.models import DownloadLog, Outcome, StoredFile
 from harness.gunicorn import Gunicorn
 from harness.login import login
+from harness.uvicorn import Uvicorn
 from tests.dbhold import held_database
 from tests.servers import make_live_user, server_env
 from tests.sparse import sparse_file
@@ -90,8 +91,17 @@ def rows_when(condition: Callable[[list[DownloadLog]], bool], timeout: float = 2
         time.sleep(0.1)
 
 
+@pytest.fixture(params=["gunicorn", "uvicorn"])
+def live_app(
+    request: pytest.FixtureRequest, transactional_db: None, live_server_media: Path
+) -> Gunicorn | Uvicorn:
+    """The app under WSGI (gunicorn) and under ASGI (uvicorn): the log says the same of both."""
+    server: Gunicorn | Uvicorn = request.getfixturevalue(f"{request.param}_server")
+    return server
+
+
 @pytest.fixture
-def owner(live_gunicorn: Gunicorn) -> User:
+def owner(live_app: Gunicorn | Uvicorn) -> User:
     return make_live_user("log-owner", PASSWORD)
 
 
@@ -102,11 +112,11 @@ def big_file(media: Path, owner: User, size: int, name: str = "big.bin", **kw) -
 
 
 def test_a_complete_download_is_logged_complete_with_its_exact_size(
-    live_gunicorn, live_server_media, owner
+    live_app, live_server_media, owner
 ):
     stored = big_file(live_server_media, owner, 8 * MiB + 17)
-    session = login(live_gunicorn.url, owner.username, PASSWORD)
-    response = session.get(live_gunicorn.url + stored.get_download_url(), timeout=30)
+    session = login(live_app.url, owner.username, PASSWORD)
+    response = session.get(live_app.url + stored.get_download_url(), timeout=30)
     assert len(response.content) == stored.size
     (row,) = rows_when(lambda rows: len(rows) == 1)
     assert (row.outcome, row.status, row.bytes_planned, row.bytes_sent) == (
@@ -118,11 +128,11 @@ def test_a_complete_download_is_logged_complete_with_its_exact_size(
 
 
 def test_a_download_cut_off_is_logged_aborted_with_the_bytes_that_left(
-    live_gunicorn, live_server_media, owner
+    live_app, live_server_media, owner
 ):
     stored = big_file(live_server_media, owner, 256 * MiB)
-    session = login(live_gunicorn.url, owner.username, PASSWORD)
-    download = RawDownload(live_gunicorn.url, session, stored.get_download_url())
+    session = login(live_app.url, owner.username, PASSWORD)
+    download = RawDownload(live_app.url, session, stored.get_download_url())
     assert download.status == 200
     download.read(4 * MiB)
     download.cut()
@@ -132,14 +142,14 @@ def test_a_download_cut_off_is_logged_aborted_with_the_bytes_that_left(
     assert download.received <= row.bytes_sent < 64 * MiB
 
 
-def test_several_ranges_cut_off_and_complete(live_gunicorn, live_server_media, owner):
+def test_several_ranges_cut_off_and_complete(live_app, live_server_media, owner):
     stored = big_file(live_server_media, owner, 256 * MiB)
-    session = login(live_gunicorn.url, owner.username, PASSWORD)
-    url = live_gunicorn.url + stored.get_download_url()
+    session = login(live_app.url, owner.username, PASSWORD)
+    url = live_app.url + stored.get_download_url()
     small = session.get(url, headers={"Range": "bytes=0-9,100-199"}, timeout=30)
     assert small.status_code == 206
     cut = RawDownload(
-        live_gunicorn.url,
+        live_app.url,
         session,
         stored.get_download_url(),
         headers={"Range": f"bytes=0-{100 * MiB},{150 * MiB}-{250 * MiB}"},
@@ -157,20 +167,20 @@ def test_several_ranges_cut_off_and_complete(live_gunicorn, live_server_media, o
 
 
 def test_a_zip_cut_off_halfway_logs_each_member_as_far_as_it_got(
-    live_gunicorn, live_server_media, owner
+    live_app, live_server_media, owner
 ):
     # Images are stored, not deflated: each member's bytes sit whole in the zip.
     files = [
         big_file(live_server_media, owner, 24 * MiB, f"photo-{n}.png", content_type="image/png")
         for n in range(5)
     ]
-    session = login(live_gunicorn.url, owner.username, PASSWORD)
+    session = login(live_app.url, owner.username, PASSWORD)
     form = urlencode(
         [("file", str(stored.pk)) for stored in files]
         + [("csrfmiddlewaretoken", session.cookies["csrftoken"])]
     ).encode()
     download = RawDownload(
-        live_gunicorn.url,
+        live_app.url,
         session,
         "/files.zip",
         method="POST",

@@ -38,20 +38,23 @@ def project_copy(tmp_path: Path) -> Path:
     return copy
 
 
-def make_run(copy: Path, log: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    """`make run` in the copy; returns the process and its URL once it prints its banner."""
+def make_run(
+    copy: Path, log: Path, target: str = "run", **env: str
+) -> tuple[subprocess.Popen, str]:
+    """`make run` (or `make run-asgi`) in the copy; the process and its URL once it listens."""
     port = free_port()
     # Nothing of this test run's environment (its database, settings module, storage) leaks in.
     clean = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
     clean |= {
         "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "UVICORN_PORT": str(port),
         "GUNICORN_WORKERS": "1",
         "DOWNLOADS_LOG_STATUS_DIR": str(copy / "log-status"),
         **env,
     }
     process = subprocess.Popen(
         # -o: the copy shares this checkout's virtualenv; never reinstall it.
-        ["make", "-o", ".venv/.installed", "run"],
+        ["make", "-o", ".venv/.installed", target],
         cwd=copy,
         env=clean,
         stdout=log.open("wb"),
@@ -99,3 +102,15 @@ def test_demo_password_sets_the_demo_users_password(project_copy, tmp_path, star
     started.append(again)
     assert "with password: typed-by-a-new-user" in log_again.read_text()
     login(url, "admin", "typed-by-a-new-user")
+
+
+def test_make_run_asgi_serves_the_demo_under_uvicorn(project_copy, tmp_path, started):
+    log = tmp_path / "make-run-asgi.log"
+    process, url = make_run(project_copy, log, "run-asgi", DEMO_PASSWORD="typed-for-asgi")
+    started.append(process)
+    assert "under uvicorn" in log.read_text()
+    session = login(url, "alice", "typed-for-asgi")
+    listed = session.get(f"{url}/api/files/", timeout=30).json()["results"][0]
+    download = session.get(listed["download_url"], timeout=30)
+    assert download.status_code == 200
+    assert len(download.content) == listed["size"] == int(download.headers["Content-Length"])

@@ -1,0 +1,104 @@
+"""Serving under ASGI without reading a body whole: Django's ASGIHandler, with every synchronous
+streaming body turned into an asynchronous one pulled a chunk at a time.
+
+Django's ASGIHandler consumes a synchronous streaming body with `sync_to_async(list)`: a
+FileResponse, several ranges, a zip or a CSV export would sit whole in memory before the first
+byte left. Here the response is the very one the WSGI path sends (the same view, decision,
+headers and counters: downloads/delivery/), only its body is pulled one chunk per
+`sync_to_async` call, in the request's own thread (Django gives each ASGI request one, where
+its view ran and its database connection lives: a CSV export's open cursor, a zip's files).
+The server's flow control then holds the next chunk back until the client takes the last one.
+
+The download log counts a chunk once the next one is asked for (delivery/sending.py, storage.py).
+uvicorn's `send()` returns quietly once the client has gone, so a chunk "sent" after that must
+not be counted: the handler notes the disconnect (which Django listens for anyway) and the body
+stops without asking for the next chunk, so the log says what was really taken.
+"""
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import django
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest
+from django.http.response import FileResponse, HttpResponseBase, StreamingHttpResponse
+
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class _Connection:
+    gone: bool = False
+
+
+_connection: contextvars.ContextVar[_Connection] = contextvars.ContextVar("asgi_connection")
+
+
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
+async def pulled_in_chunks(
+    chunks: Iterator[bytes], connection: _Connection
+) -> AsyncIterator[bytes]:
+    """`chunks`, each pulled in the request's thread, never while the client is known gone."""
+    pull = sync_to_async(_next_chunk, thread_sensitive=True)
+    while True:
+        # Let a disconnect noticed while the last chunk was sent be heard before the next pull,
+        # which would count the last chunk as taken.
+        await asyncio.sleep(0)
+        if connection.gone:
+            return
+        chunk = await pull(chunks)
+        if chunk is None:
+            return
+        yield chunk
+
+
+def stream_asynchronously(response: HttpResponseBase, connection: _Connection) -> None:
+    """Give a streaming response with a synchronous body an asynchronous one, in place."""
+    if not isinstance(response, StreamingHttpResponse) or response.is_async:
+        return
+    # streaming_content maps the iterator through make_bytes; the body's closers (a file, a
+    # generator, the download log's row) stay registered and run at close() as before.
+    chunks = iter(response.streaming_content)  # type: ignore[arg-type]
+    response.streaming_content = pulled_in_chunks(chunks, connection)
+
+
+class StreamingASGIHandler(ASGIHandler):
+    async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        token = _connection.set(_Connection())
+        try:
+            await super().handle(scope, receive, send)
+        finally:
+            _connection.reset(token)
+
+    async def listen_for_disconnect(self, receive: Receive) -> None:
+        try:
+            await super().listen_for_disconnect(receive)
+        finally:
+            # Cancelled (the response was sent) or the client left: either way no more sending.
+            _connection.get().gone = True
+
+    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase = await super().run_get_response(request)
+        if isinstance(response, FileResponse):
+            # Imported here: this module is imported before django.setup() (project/asgi.py).
+            from downloads.delivery.app import CHUNK_SIZE
+
+            # Django sets its own 64 KiB here; the app reads files as under WSGI (one chunk per
+            # pull, which the handler sends in 64 KiB messages).
+            response.block_size = CHUNK_SIZE
+        stream_asynchronously(response, _connection.get())
+        return response
+
+
+def get_asgi_application() -> StreamingASGIHandler:
+    """As django.core.asgi.get_asgi_application(), with the streaming handler."""
+    django.setup(set_prefix=False)
+    return StreamingASGIHandler()
