@@ -23,13 +23,15 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) .secret_key
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py collectstatic --noinput --verbosity 0
-	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py demo --password-file .demo_password
+	DJANGO_SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py demo --password-file .demo_password \
+		--share-link-file .demo_share_link
 
 run: setup
 	@echo
 	@echo "  Protected downloads: http://$${GUNICORN_BIND:-127.0.0.1:8000}/"
 	@echo "  Log in as alice, bob, uploader (uploads from My files) or admin (staff) with password: $$(cat .demo_password)"
 	@echo "  Admin: http://$${GUNICORN_BIND:-127.0.0.1:8000}/admin/"
+	@echo "  A share link to alice's video, no login needed: http://$${GUNICORN_BIND:-127.0.0.1:8000}/s/$$(cat .demo_share_link)"
 	@echo
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" GUNICORN_ACCESSLOG=- exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
 
@@ -38,7 +40,8 @@ run: setup
 run-asgi: setup
 	@echo
 	@echo "  Protected downloads under uvicorn: http://127.0.0.1:$${UVICORN_PORT:-8000}/"
-	@echo "  Log in as alice, bob or admin (staff) with password: $$(cat .demo_password)"
+	@echo "  Log in as alice, bob, uploader or admin (staff) with password: $$(cat .demo_password)"
+	@echo "  A share link to alice's video, no login needed: http://127.0.0.1:$${UVICORN_PORT:-8000}/s/$$(cat .demo_share_link)"
 	@echo
 	DJANGO_SECRET_KEY="$$(cat .secret_key)" exec $(PY) -m uvicorn project.asgi:application \
 		--host 127.0.0.1 --port $${UVICORN_PORT:-8000} --lifespan off $(UVICORN_ARGS)

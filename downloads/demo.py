@@ -5,14 +5,18 @@ Idempotent: what exists is left as it is, so running it again changes nothing.
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
+from downloads.conf import app_settings
 from downloads.files import files_rollback_guard
 from downloads.models import Grant, StoredFile
+from downloads.sharelinks import create_link, find_link
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
 GROUP = "reviewers"
@@ -27,6 +31,10 @@ SAMPLES = [
     ("résumé 2024.txt", "resume.txt", None, "Only alice's: a non-ASCII name done right."),
     ("landing-page.html", "landing.html", GROUP, "HTML never renders here: always an attachment."),
 ]
+# The file the demo share link hands out: the video, so a player seeking through it shows that
+# a link spends one download however many ranges it asks for.
+SHARED_SAMPLE = "Launch teaser.webm"
+SHARE_NOTE = "demo link"
 
 
 @dataclass
@@ -82,3 +90,20 @@ def create_demo(password: str | None = None) -> DemoResult:
             elif audience:
                 Grant.objects.get_or_create(file=stored, user=users[audience])
     return result
+
+
+def demo_share_link(kept_token: str | None) -> tuple[str, bool]:
+    """The token of a live share link to alice's video, and whether it is new: the kept one
+    while it still works, else a new one for the default expiry. Only a token's hash is stored,
+    so the caller keeps the token (`make run`: .demo_share_link) to show it again."""
+    if kept_token:
+        link = find_link(kept_token)
+        if link is not None and link.state == "live":
+            return kept_token, False
+    alice = get_user_model().objects.get(username="alice")
+    video = StoredFile.objects.get(owner=alice, name=SHARED_SAMPLE)
+    expires_at = timezone.now() + timedelta(days=app_settings().share_link_default_days)
+    _, token = create_link(
+        alice, [video], expires_at=expires_at, max_downloads=None, note=SHARE_NOTE
+    )
+    return token, True

@@ -1,7 +1,9 @@
 """Headless Chromium for end-to-end tests: Debian's chromium driven by Debian's chromedriver.
 
 One browser for the session (starting Chromium costs about a second); each test gets it with no
-cookies, an empty download directory and a blank page. Selenium is always handed the driver's
+cookies, an empty download directory and a blank page. When a test that used it fails, a
+screenshot and the page's HTML are saved under test-artifacts/browser/ (BROWSER_ARTIFACTS names
+another directory), named after the test. Selenium is always handed the driver's
 path and runs offline, so Selenium Manager never tries to download a browser or a driver.
 """
 
@@ -34,6 +36,11 @@ CHROMIUM_FLAGS = (
     "--window-size=1280,900",
 )
 WAIT_SECONDS = 10.0
+ARTIFACTS = Path(
+    os.environ.get(
+        "BROWSER_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+    )
+)
 
 
 @dataclass
@@ -109,8 +116,44 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         driver.quit()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test, for the fixtures to see whether it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    report = getattr(request.node, "report_call", None)
+    return report is not None and report.failed
+
+
+def save_failure(browser: Browser, name: str) -> list[Path]:
+    """A screenshot and the HTML of what `browser` shows, as ARTIFACTS/<name>.png and .html."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:150]
+    screenshot, html = ARTIFACTS / f"{stem}.png", ARTIFACTS / f"{stem}.html"
+    browser.driver.save_screenshot(str(screenshot))
+    html.write_text(browser.driver.page_source, encoding="utf-8")
+    return [screenshot, html]
+
+
+def keep_evidence(request: pytest.FixtureRequest, browser: Browser, label: str = "") -> None:
+    """After a failed test, save what `browser` shows; never hide the failure itself."""
+    if not failed(request):
+        return
+    name = request.node.nodeid + (f"-{label}" if label else "")
+    try:
+        saved = save_failure(browser, name)
+    except Exception as error:  # a dead browser must not mask the test's own failure
+        print(f"browser evidence not saved for {name}: {error!r}")
+    else:
+        print(f"browser evidence for {name}: {', '.join(map(str, saved))}")
+
+
 @pytest.fixture
-def browser(chromium: Browser) -> Iterator[Browser]:
+def browser(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Browser]:
     """The session's Chromium with no cookies, no downloads and nothing loaded."""
     chromium.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     for path in chromium.downloads.iterdir():
@@ -119,6 +162,7 @@ def browser(chromium: Browser) -> Iterator[Browser]:
         else:
             shutil.rmtree(path)
     yield chromium
+    keep_evidence(request, chromium)
     # Stop whatever the page still loads (a video, say) before the next test's data goes away.
     # A failed test may leave an alert open: the first command dismisses it and raises.
     try:

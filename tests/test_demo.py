@@ -8,9 +8,10 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import RequestFactory
+from django.utils import timezone
 
 from downloads.access import downloadable_files
-from downloads.models import DownloadLog, Grant, StoredFile
+from downloads.models import DownloadLog, Grant, ShareLink, StoredFile
 from tests.conftest import stored_keys
 
 
@@ -261,3 +262,34 @@ def test_bob_gets_the_shared_samples_and_not_alices_own(demo, client):
         ("Harbour at dusk.png", 200, "complete", file_named("Harbour at dusk.png").pk),
         ("", 404, "denied", None),
     ]
+
+
+# --- the share link `make run` prints (.demo_share_link) --------------------------------------
+
+
+def test_the_demo_share_link_hands_out_the_video_to_anyone(monkeypatch, tmp_path, client):
+    kept = tmp_path / ".demo_share_link"
+    out = run_demo(monkeypatch, None, "--share-link-file", str(kept))
+    token = kept.read_text().strip()
+    assert f"Created a share link to alice's video: /s/{token}" in out
+    assert kept.stat().st_mode & 0o777 == 0o600
+    answer = client.get(f"/s/{token}")  # no login
+    assert answer.status_code == 200
+    assert b"".join(answer.streaming_content) == file_named("Launch teaser.webm").file.read()
+
+
+def test_the_kept_share_link_is_reused_while_it_works_and_replaced_once_it_does_not(
+    monkeypatch, tmp_path
+):
+    kept = tmp_path / ".demo_share_link"
+    run_demo(monkeypatch, None, "--share-link-file", str(kept))
+    first = kept.read_text()
+    out = run_demo(monkeypatch, None, "--share-link-file", str(kept))
+    assert "Created a share link" not in out
+    assert kept.read_text() == first
+    assert ShareLink.objects.count() == 1
+
+    ShareLink.objects.update(revoked_at=timezone.now())
+    run_demo(monkeypatch, None, "--share-link-file", str(kept))
+    assert kept.read_text() != first
+    assert ShareLink.objects.filter(revoked_at__isnull=True).count() == 1

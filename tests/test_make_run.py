@@ -1,6 +1,7 @@
 """`make run` as a new user types it, in a copy of the project: the README's promises about it."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from harness.login import login, login_attempt
 from harness.process import ROOT, free_port, wait_for_port
@@ -94,6 +96,12 @@ def test_demo_password_sets_the_demo_users_password(project_copy, tmp_path, star
     _, refused = login_attempt(url, "alice", "something-else")
     assert refused.status_code == 200  # the form again, with its error
     assert (project_copy / ".demo_password").read_text() == "typed-by-a-new-user\n"
+    # The printed share link downloads alice's video with no login.
+    shared = re.search(r"no login needed: (http://\S+/s/\S+)", output)
+    assert shared, output
+    video = requests.get(shared[1], timeout=30)
+    assert video.status_code == 200
+    assert video.content == (ROOT / "downloads" / "demo_assets" / "teaser.webm").read_bytes()
 
     # Run again without the variable: the same password, kept from the first run.
     stop(process)

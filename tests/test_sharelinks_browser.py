@@ -14,7 +14,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, ShareLink, StoredFile
 from harness.gunicorn import Gunicorn
-from tests.browser import CHROMEDRIVER, Browser, chromium_options
+from tests.browser import CHROMEDRIVER, Browser, chromium_options, keep_evidence
 from tests.servers import make_live_user
 from tests.stored import store_file
 from tests.test_browser import ASSETS, PASSWORD, log_in, url
@@ -48,7 +48,7 @@ def video(live_gunicorn: Gunicorn) -> StoredFile:
 
 
 @pytest.fixture
-def stranger(tmp_path: Path) -> Iterator[Browser]:
+def stranger(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
     """A second Chromium with a profile of its own: nobody has logged in there."""
     downloads = tmp_path / "stranger-downloads"
     downloads.mkdir()
@@ -57,7 +57,8 @@ def stranger(tmp_path: Path) -> Iterator[Browser]:
         options=chromium_options(tmp_path / "stranger-profile", downloads),
     )
     try:
-        yield Browser(driver=driver, downloads=downloads)
+        yield (stranger := Browser(driver=driver, downloads=downloads))
+        keep_evidence(request, stranger, "stranger")
     finally:
         driver.quit()
 

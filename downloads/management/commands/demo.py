@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from downloads.demo import create_demo
+from downloads.demo import create_demo, demo_share_link
 
 
 def read_password(path: Path | None) -> str | None:
@@ -40,6 +40,12 @@ class Command(BaseCommand):
             help="where the demo users' password is kept between runs (`make run`): read when "
             "DEMO_PASSWORD is not set, written with the password the users are created with",
         )
+        parser.add_argument(
+            "--share-link-file",
+            type=Path,
+            help="where the token of a live share link to alice's video is kept (`make run` "
+            "prints the link): kept while the link works, else a new link is made and written",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password_file: Path | None = options["password_file"]
@@ -64,3 +70,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Created files: {', '.join(result.created_files)}")
         else:
             self.stdout.write("Demo files exist already.")
+        link_file: Path | None = options["share_link_file"]
+        if link_file is not None:
+            token, new = demo_share_link(read_password(link_file))
+            if new:
+                # A share link's token opens a file: as private as a password.
+                write_password(link_file, token)
+                self.stdout.write(f"Created a share link to alice's video: /s/{token}")
