@@ -72,6 +72,8 @@ class AppSettings:
     # deleted (0 keeps every row); grants expired longer ago than the grace period are removed.
     log_retention_days: int = 365
     grant_grace_days: int = 30
+    # API tokens that expired or were revoked longer ago than this are removed by prune.
+    token_grace_days: int = 30
     # Uploads by users from My files (downloads/useruploads.py): the largest file, and the most
     # bytes one user may own in all (0: no quota).
     user_upload_max_bytes: int = 256 * 1024**2
@@ -163,6 +165,7 @@ _RULES: dict[str, _Rule] = {
     ),
     "log_retention_days": _Rule("downloads.E070", _at_least(0, " (0: keep every row)")),
     "grant_grace_days": _Rule("downloads.E071", _at_least(0)),
+    "token_grace_days": _Rule("downloads.E082", _at_least(0)),
     "user_upload_max_bytes": _Rule("downloads.E100", _at_least(1)),
     "user_quota_bytes": _Rule("downloads.E101", _at_least(0, " (0: no quota)")),
     "share_link_default_days": _Rule("downloads.E090", _at_least(1)),

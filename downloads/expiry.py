@@ -1,8 +1,8 @@
 """Records that expired long ago and are removed by `manage.py prune`.
 
 Each kind names the rows that are past their end by more than a grace period (kept that long so
-an admin can still see, and renew, what just ran out). Share links and access tokens, once they
-exist, are added to EXPIRED_KINDS with their own queryset and grace setting; prune removes
+an admin can still see, and renew, what just ran out). Share links and API tokens
+are in EXPIRED_KINDS with their own queryset and grace setting; prune removes
 every kind listed here the same way, in batches by primary key.
 """
 
@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
+from django.db.models import Q
 
 from downloads.conf import app_settings
 from downloads.models import Grant, ShareLink
 from downloads.sharethrottle import stale_failures
+from downloads.tokens import ApiToken
 
 # Below SQLite's oldest limit of 999 parameters per statement.
 BATCH_SIZE = 900
@@ -41,6 +43,14 @@ EXPIRED_KINDS: list[ExpiredKind] = [
         label="expired share links",
         ended_before=lambda moment: ShareLink.objects.filter(expires_at__lt=moment),
         grace=lambda: timedelta(days=app_settings().share_link_grace_days),
+    ),
+    # A token ends when it expires or is revoked, whichever comes first.
+    ExpiredKind(
+        label="ended API tokens",
+        ended_before=lambda moment: ApiToken.objects.filter(
+            Q(expires_at__lt=moment) | Q(revoked_at__lt=moment)
+        ),
+        grace=lambda: timedelta(days=app_settings().token_grace_days),
     ),
     # Failed share link lookups only matter within the lockout's cool-off (sharethrottle.py).
     ExpiredKind(

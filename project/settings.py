@@ -244,9 +244,11 @@ DOWNLOADS_LOG_RETRY_SECONDS = env_int("DOWNLOADS_LOG_RETRY_SECONDS", DEFAULTS.lo
 DOWNLOADS_LOG_STATUS_DIR = env_str("DOWNLOADS_LOG_STATUS_DIR", DEFAULTS.log_status_dir)
 # Retention (`manage.py prune`): download log rows older than this many days are archived to
 # storage (log-archive/, never served) and deleted; 0 keeps every row. Grants that expired more
-# than DOWNLOADS_GRANT_GRACE_DAYS ago are removed.
+# than DOWNLOADS_GRANT_GRACE_DAYS ago are removed, API tokens that expired or were revoked more
+# than DOWNLOADS_TOKEN_GRACE_DAYS ago likewise.
 DOWNLOADS_LOG_RETENTION_DAYS = env_int("DOWNLOADS_LOG_RETENTION_DAYS", DEFAULTS.log_retention_days)
 DOWNLOADS_GRANT_GRACE_DAYS = env_int("DOWNLOADS_GRANT_GRACE_DAYS", DEFAULTS.grant_grace_days)
+DOWNLOADS_TOKEN_GRACE_DAYS = env_int("DOWNLOADS_TOKEN_GRACE_DAYS", DEFAULTS.token_grace_days)
 
 # Share links (README, Share links): expiry, resuming, prune's grace, lockout for guessing.
 DOWNLOADS_SHARE_LINK_DEFAULT_DAYS = env_int(

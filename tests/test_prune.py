@@ -5,7 +5,7 @@ import csv
 import gzip
 import io
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -19,6 +19,7 @@ from django.utils import timezone
 from downloads import logarchive, orphans
 from downloads.archivestore import read_whole
 from downloads.models import DownloadLog, Grant, StoredFile
+from downloads.tokens import ApiToken
 from tests.prunehelp import (
     PruneStorage,
     archived_id_counts,
@@ -138,6 +139,35 @@ def test_the_archives_are_not_served(prune_storage: PruneStorage, alice_client):
     assert alice_client.get(f"/{archive.name}").status_code == 404
 
 
+# --- ended API tokens --------------------------------------------------------------------------
+
+
+def test_api_tokens_ended_past_the_grace_period_are_removed(
+    prune_storage: PruneStorage, bob, settings
+):
+    settings.DOWNLOADS_TOKEN_GRACE_DAYS = 30
+    now = timezone.now()
+
+    def token(name: str, **ended: datetime) -> ApiToken:
+        made, _ = ApiToken.issue(bob, name)
+        ApiToken.objects.filter(pk=made.pk).update(**ended)
+        return made
+
+    expired = token("expired", expires_at=now - timedelta(31))
+    revoked = token("revoked", revoked_at=now - timedelta(31), expires_at=now + timedelta(9))
+    recently_revoked = token("recent", revoked_at=now - timedelta(29))
+    recently_expired = token("recently expired", expires_at=now - timedelta(29))
+    live = token("live")
+    out, _ = prune()
+    assert "2 ended API tokens removed" in summary_of(out)
+    assert set(ApiToken.objects.values_list("pk", flat=True)) == {
+        recently_revoked.pk,
+        recently_expired.pk,
+        live.pk,
+    }
+    assert not ApiToken.objects.filter(pk__in=[expired.pk, revoked.pk]).exists()
+
+
 # --- expired grants ----------------------------------------------------------------------------
 
 
@@ -242,7 +272,8 @@ def test_a_dry_run_says_what_would_go_and_changes_nothing(
     assert summary_of(out) == (
         "Dry run, nothing changed: 7 log rows would be archived and deleted (2 archives); "
         "1 expired grants would be removed; 0 expired share links would be removed; "
-        "0 share link failures would be removed; 0 orphans found (0 bytes), 0 would be deleted; "
+        "0 ended API tokens would be removed; 0 share link failures would be removed; "
+        "0 orphans found (0 bytes), 0 would be deleted; "
         "0 files with missing bytes."
     )
     assert DownloadLog.objects.count() == 9

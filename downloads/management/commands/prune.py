@@ -71,8 +71,8 @@ class Summary:
 
 class Command(BaseCommand):
     help = (
-        "Archive and delete old download log rows, remove long-expired grants, report (and "
-        "optionally delete) orphaned bytes and report missing ones."
+        "Archive and delete old download log rows, remove long-ended grants, share links and API "
+        "tokens, report (and optionally delete) orphaned bytes and report missing ones."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
