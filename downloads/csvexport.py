@@ -106,6 +106,8 @@ DOWNLOAD_LOG_COLUMNS: tuple[Column[DownloadLog], ...] = (
     Column("bytes sent", lambda log: log.bytes_sent),
     Column("delivery", lambda log: log.delivery),
     Column("requested id", lambda log: str(log.requested_id) if log.requested_id else ""),
+    # The share link the request came through (its id: the token itself is never stored).
+    Column("share link", lambda log: log.share_link_id or ""),
 )
 
 

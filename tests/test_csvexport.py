@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from downloads.csvexport import csv_chunks, neutralise
 from downloads.models import DownloadLog
+from downloads.sharelinks import create_link
 from downloads.views_exports import export_files_csv
 
 MiB = 1024 * 1024
@@ -157,8 +158,23 @@ def test_export_link_honours_the_changelist_filters_and_search(staff_client, log
             "0",
             "",
             "",
+            "",
         ]
     ]
+
+
+def test_a_row_that_came_through_a_share_link_names_the_link(staff_client, alice, make_file):
+    stored = make_file(owner=alice)
+    link, _token = create_link(
+        alice,
+        [stored],
+        expires_at=timezone.now() + datetime.timedelta(days=1),
+        max_downloads=None,
+        note="",
+    )
+    DownloadLog.objects.create(file=stored, file_name=stored.name, status=200, share_link=link)
+    header, row = rows_of(staff_client.get(EXPORT_URL))
+    assert dict(zip(header, row, strict=True))["share link"] == str(link.pk)
 
 
 def test_export_link_without_filters_has_every_row(staff_client, log_rows):
