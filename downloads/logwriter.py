@@ -172,6 +172,7 @@ class LogWriter:
             self._queue = queue.Queue(maxsize=self.max_queued)
             self._pid = os.getpid()
             self.status = WriterStatus(pid=self._pid)
+            _open_pools()
             self._thread = threading.Thread(
                 target=self._run, name="download-log-writer", daemon=True
             )
@@ -355,6 +356,16 @@ def _insert_many(rows: list[DownloadLog]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def _open_pools() -> None:
+    """Open the database's connection pool (project/database.py) now, while threads may still
+    start: a pool opens by starting its worker threads, which Python 3.12+ refuses once the
+    interpreter is exiting, and the rows still queued at exit are written from `atexit`."""
+    database = connections[_database()]
+    pool = getattr(database, "pool", None)
+    if pool is not None:
+        pool.open()
 
 
 def _close_connections() -> None:
