@@ -1,0 +1,68 @@
+"""A file's row is locked before Django detaches its download log rows (downloads/signals.py).
+
+The log writer inserts rows in its own transaction at any moment, and PostgreSQL checks their
+foreign key when that transaction commits, taking a KEY SHARE lock on the file's row. A commit
+that fell between Django's `UPDATE ... SET file_id = NULL` and its `DELETE` left a row naming
+the file and the delete failed (seen in CI: the admin's delete would be a 500). While the delete
+holds the row FOR UPDATE, such a commit waits, then finds the file gone (the writer keeps the row
+without it). This test asks, from another connection in the middle of the delete, for exactly
+the lock that commit needs."""
+
+import threading
+
+import pytest
+from django.db import OperationalError, connection, connections
+from django.db.models.signals import pre_delete
+
+from downloads.models import DownloadLog, StoredFile
+
+WAIT_S = 30
+
+
+def key_share_refused(file_pk: object) -> bool:
+    """Whether another connection is refused the lock a log row's foreign key check takes."""
+    refused: list[bool] = []
+
+    def ask() -> None:
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("BEGIN")
+                try:
+                    cursor.execute(
+                        "SELECT 1 FROM downloads_storedfile WHERE id = %s FOR KEY SHARE NOWAIT",
+                        [file_pk],
+                    )
+                    refused.append(False)
+                except OperationalError:
+                    refused.append(True)
+                finally:
+                    cursor.execute("ROLLBACK")
+        finally:
+            connections["default"].close()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    asker.join(WAIT_S)
+    return refused == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_file_row_is_locked_before_its_log_rows_are_detached(make_file):
+    stored = make_file()
+    DownloadLog.objects.create(file=stored, file_name=stored.name, status=200)
+    seen: list[bool] = []
+
+    def while_deleting(sender, instance, **kwargs) -> None:
+        if connection.vendor == "postgresql":
+            seen.append(key_share_refused(instance.pk))
+        else:  # SQLite: one writing transaction at a time, nothing to interleave
+            seen.append(True)
+
+    # Connected after the app's receiver, so it runs after the lock and before the detach.
+    pre_delete.connect(while_deleting, sender=StoredFile)
+    try:
+        stored.delete()
+    finally:
+        pre_delete.disconnect(while_deleting, sender=StoredFile)
+    assert seen == [True]
+    assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
