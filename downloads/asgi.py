@@ -12,7 +12,8 @@ The server's flow control then holds the next chunk back until the client takes 
 The download log counts a chunk once the next one is asked for (delivery/sending.py, storage.py).
 uvicorn's `send()` returns quietly once the client has gone, so a chunk "sent" after that must
 not be counted: the handler notes the disconnect (which Django listens for anyway) and the body
-stops without asking for the next chunk, so the log says what was really taken.
+stops. The chunk that was going out when the client left is counted (part of it may have reached
+them; the log's rule is "at least what the client got"), one read after the disconnect is not.
 """
 
 import asyncio
@@ -48,15 +49,21 @@ async def pulled_in_chunks(
 ) -> AsyncIterator[bytes]:
     """`chunks`, each pulled in the request's thread, never while the client is known gone."""
     pull = sync_to_async(_next_chunk, thread_sensitive=True)
+    sending = False
     while True:
-        # Let a disconnect noticed while the last chunk was sent be heard before the next pull,
-        # which would count the last chunk as taken.
+        # Let a disconnect noticed while the last chunk was sent be heard before going on.
         await asyncio.sleep(0)
         if connection.gone:
+            if sending:
+                # The client left while the last chunk was going out: some of it may have
+                # reached them (as the kernel's buffers do under WSGI). Asking for the next
+                # chunk is what counts the last one as taken; the one pulled is never sent.
+                await pull(chunks)
             return
         chunk = await pull(chunks)
-        if chunk is None:
+        if chunk is None or connection.gone:  # gone while it was read: it never goes out
             return
+        sending = True
         yield chunk
 
 
