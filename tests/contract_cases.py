@@ -7,6 +7,17 @@ import pytest
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes, every byte value, so a wrong offset shows
 SIZE = len(BODY)
+# The headers every download carries, in every mode and whoever asks.
+CONTRACT_HEADERS = (
+    "Content-Length",
+    "Content-Type",
+    "Content-Disposition",
+    "ETag",
+    "Last-Modified",
+    "Accept-Ranges",
+    "X-Content-Type-Options",
+    "Cache-Control",
+)
 
 SINGLE_RANGES = pytest.mark.parametrize(
     ("header", "start", "end"),

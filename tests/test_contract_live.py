@@ -13,6 +13,7 @@ from django.utils.http import http_date
 
 from tests.contract_cases import (
     BODY,
+    CONTRACT_HEADERS,
     IGNORED_RANGES,
     NON_ASCII_NAMES,
     SINGLE_RANGES,
@@ -38,16 +39,6 @@ SAME_CONTRACT = [
     "uvicorn-s3",
     "uvicorn-nginx-s3",
 ]
-CONTRACT_HEADERS = (
-    "Content-Length",
-    "Content-Type",
-    "Content-Disposition",
-    "ETag",
-    "Last-Modified",
-    "Accept-Ranges",
-    "X-Content-Type-Options",
-    "Cache-Control",
-)
 
 
 @pytest.fixture(scope="module", params=SAME_CONTRACT)

@@ -18,24 +18,13 @@ from django.utils import timezone
 from downloads.models import DownloadLog, ShareLink, StoredFile
 from downloads.sharelinks import create_link
 from harness.storages import with_default_storage
-from tests.contract_cases import BODY, SIZE
+from tests.contract_cases import BODY, CONTRACT_HEADERS, SIZE
 from tests.contract_cases import parse_multipart as parse_body_parts
 from tests.livefiles import USER, Live, storage_setting
 
 pytestmark = pytest.mark.integration
 
 EVERY_MODE = ["django", "nginx", "django-s3", "nginx-s3", "s3"]
-# The headers a download carries whoever asks (test_contract_live.py checks their values).
-CONTRACT_HEADERS = (
-    "Content-Length",
-    "Content-Type",
-    "Content-Disposition",
-    "ETag",
-    "Last-Modified",
-    "Accept-Ranges",
-    "X-Content-Type-Options",
-    "Cache-Control",
-)
 LOG_WAIT_SECONDS = 10.0
 
 
