@@ -49,22 +49,29 @@ async def pulled_in_chunks(
 ) -> AsyncIterator[bytes]:
     """`chunks`, each pulled in the request's thread, never while the client is known gone."""
     pull = sync_to_async(_next_chunk, thread_sensitive=True)
-    sending = False
-    while True:
-        # Let a disconnect noticed while the last chunk was sent be heard before going on.
-        await asyncio.sleep(0)
-        if connection.gone:
-            if sending:
-                # The client left while the last chunk was going out: some of it may have
-                # reached them (as the kernel's buffers do under WSGI). Asking for the next
-                # chunk is what counts the last one as taken; the one pulled is never sent.
-                await pull(chunks)
-            return
-        chunk = await pull(chunks)
-        if chunk is None or connection.gone:  # gone while it was read: it never goes out
-            return
-        sending = True
-        yield chunk
+    # A chunk handed to the server that no later pull has counted yet.
+    in_flight = False
+    try:
+        while True:
+            # Let a disconnect noticed while the last chunk was sent be heard before going on.
+            await asyncio.sleep(0)
+            if connection.gone:
+                return
+            # Counted by this pull, in the request's thread, even if this task is cancelled
+            # while it waits.
+            in_flight = False
+            chunk = await pull(chunks)
+            if chunk is None or connection.gone:  # gone while it was read: it never goes out
+                return
+            in_flight = True
+            yield chunk
+    finally:
+        if in_flight:
+            # The client left (the server cancelled or closed this body, or the disconnect was
+            # heard) while a chunk was going out: part of it may have reached them, as the
+            # kernel's buffers do under WSGI. Asking for the next chunk is what counts the last
+            # one as taken; the one pulled is never sent.
+            await pull(chunks)
 
 
 def stream_asynchronously(response: HttpResponseBase, connection: _Connection) -> None:

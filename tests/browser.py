@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import UnexpectedAlertPresentException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    UnexpectedAlertPresentException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
@@ -49,7 +52,14 @@ class Browser:
     downloads: Path
 
     def wait(self, timeout: float = WAIT_SECONDS) -> WebDriverWait:
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05)
+        # A page that reloads between finding an element and reading it (a form just posted)
+        # leaves a stale reference: look again at the next poll, as for one not found yet.
+        return WebDriverWait(
+            self.driver,
+            timeout,
+            poll_frequency=0.05,
+            ignored_exceptions=(StaleElementReferenceException,),
+        )
 
     def finished_downloads(self) -> list[Path]:
         """Files fully written: Chromium writes to `*.crdownload` and renames when done."""
