@@ -9,11 +9,18 @@ headers and counters: downloads/delivery/), only its body is pulled one chunk pe
 its view ran and its database connection lives: a CSV export's open cursor, a zip's files).
 The server's flow control then holds the next chunk back until the client takes the last one.
 
-The download log counts a chunk once the next one is asked for (delivery/sending.py, storage.py).
-uvicorn's `send()` returns quietly once the client has gone, so a chunk "sent" after that must
-not be counted: the handler notes the disconnect (which Django listens for anyway) and the body
-stops. The chunk that was going out when the client left is counted (part of it may have reached
-them; the log's rule is "at least what the client got"), one read after the disconnect is not.
+The download log counts a chunk once the next one is asked for (delivery/sending.py, storage.py),
+and writes its row when the response closes. Two things then need care under ASGI:
+- uvicorn's `send()` returns quietly once the client has gone, so a chunk "sent" after that must
+  not be counted: the handler notes the disconnect (which Django listens for anyway) and the body
+  stops.
+- The chunk that was going out when the client left is counted (part of it may have reached
+  them; the log's rule is "at least what the client got"), one read after the disconnect is not.
+  That count must be made before Django closes the response, whichever way sending ended: Django
+  cancels the sending task on a disconnect and closes only the outermost of the generators it
+  wraps the body in, so a generator's own `finally` would run at garbage collection, after the
+  row was written. The body is therefore an object with an explicit `finish()`, awaited by
+  `send_response` on every way out.
 """
 
 import asyncio
@@ -32,46 +39,71 @@ Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
-@dataclass
-class _Connection:
-    gone: bool = False
-
-
-_connection: contextvars.ContextVar[_Connection] = contextvars.ContextVar("asgi_connection")
-
-
 def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
     return next(chunks, None)
 
 
-async def pulled_in_chunks(
-    chunks: Iterator[bytes], connection: _Connection
-) -> AsyncIterator[bytes]:
-    """`chunks`, each pulled in the request's thread, never while the client is known gone."""
-    pull = sync_to_async(_next_chunk, thread_sensitive=True)
-    # A chunk handed to the server that no later pull has counted yet.
-    in_flight = False
-    try:
-        while True:
+class PulledBody:
+    """A synchronous body as an asynchronous iterator: each chunk pulled in the request's
+    thread, none once the client is known gone."""
+
+    def __init__(self, chunks: Iterator[bytes], connection: "_Connection") -> None:
+        self._chunks = chunks
+        self._connection = connection
+        self._pull = sync_to_async(_next_chunk, thread_sensitive=True)
+        # A chunk handed to the server that no later pull has counted yet.
+        self._in_flight = False
+        # A pull whose waiter was cancelled: it runs on in the request's thread and counts the
+        # chunk in flight (asgiref would drop a pull not yet started, and the count with it).
+        self._pending: asyncio.Future[bytes | None] | None = None
+        self._ended = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._ended:
             # Let a disconnect noticed while the last chunk was sent be heard before going on.
             await asyncio.sleep(0)
-            if connection.gone:
-                return
-            # Counted by this pull, in the request's thread, even if this task is cancelled
-            # while it waits.
-            in_flight = False
-            chunk = await pull(chunks)
-            if chunk is None or connection.gone:  # gone while it was read: it never goes out
-                return
-            in_flight = True
-            yield chunk
-    finally:
-        if in_flight:
-            # The client left (the server cancelled or closed this body, or the disconnect was
-            # heard) while a chunk was going out: part of it may have reached them, as the
-            # kernel's buffers do under WSGI. Asking for the next chunk is what counts the last
-            # one as taken; the one pulled is never sent.
-            await pull(chunks)
+        if self._ended or self._connection.gone:
+            await self.finish()
+            raise StopAsyncIteration
+        pull = self._pending = asyncio.ensure_future(self._pull(self._chunks))
+        try:
+            chunk = await asyncio.shield(pull)
+        finally:
+            if pull.done():
+                self._pending = None
+        # That pull counted the chunk in flight.
+        self._in_flight = False
+        if chunk is None or self._connection.gone:  # gone while it was read: never goes out
+            self._ended = True
+            raise StopAsyncIteration
+        self._in_flight = True
+        return chunk
+
+    async def finish(self) -> None:
+        """Count the chunk going out when sending stopped, and pull no more. The client left
+        (the disconnect was heard, or the sending task was cancelled) while it was going out:
+        part of it may have reached them, as the kernel's buffers do under WSGI. Asking for the
+        next chunk is what counts the last one as taken; the one pulled is never sent."""
+        self._ended = True
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+        elif self._in_flight:
+            await self._pull(self._chunks)
+        self._in_flight = False
+
+
+@dataclass
+class _Connection:
+    gone: bool = False
+    # The body being sent on this connection, finished before the response is closed.
+    body: PulledBody | None = None
+
+
+_connection: contextvars.ContextVar[_Connection] = contextvars.ContextVar("asgi_connection")
 
 
 def stream_asynchronously(response: HttpResponseBase, connection: _Connection) -> None:
@@ -81,7 +113,8 @@ def stream_asynchronously(response: HttpResponseBase, connection: _Connection) -
     # streaming_content maps the iterator through make_bytes; the body's closers (a file, a
     # generator, the download log's row) stay registered and run at close() as before.
     chunks = iter(response.streaming_content)  # type: ignore[arg-type]
-    response.streaming_content = pulled_in_chunks(chunks, connection)
+    connection.body = PulledBody(chunks, connection)
+    response.streaming_content = connection.body
 
 
 class StreamingASGIHandler(ASGIHandler):
@@ -110,6 +143,16 @@ class StreamingASGIHandler(ASGIHandler):
             response.block_size = CHUNK_SIZE
         stream_asynchronously(response, _connection.get())
         return response
+
+    async def send_response(self, response: HttpResponseBase, send: Send) -> None:
+        try:
+            await super().send_response(response, send)
+        finally:
+            # Sent, cut off or cancelled: Django closes the response (and the download log
+            # writes its row) only after this returns.
+            body = _connection.get().body
+            if body is not None:
+                await body.finish()
 
 
 def get_asgi_application() -> StreamingASGIHandler:

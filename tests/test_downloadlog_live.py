@@ -167,16 +167,8 @@ def test_several_ranges_cut_off_and_complete(live_app, live_server_media, owner)
 
 
 def test_a_zip_cut_off_halfway_logs_each_member_as_far_as_it_got(
-    live_app, live_server_media, owner, request
+    live_app, live_server_media, owner
 ):
-    if isinstance(live_app, Uvicorn):
-        # Known gap (issue 12, left open): under uvicorn the members' bytes are sometimes one
-        # 256 KiB chunk below what the client read (3 runs in 4 on a busy 2-core machine); a
-        # single file's cut-off download is counted right. Kept asserting, reported as XFAIL
-        # or XPASS, until it is found.
-        request.applymarker(
-            pytest.mark.xfail(reason="zip under uvicorn: one chunk under-counted", strict=False)
-        )
     # Images are stored, not deflated: each member's bytes sit whole in the zip.
     files = [
         big_file(live_server_media, owner, 24 * MiB, f"photo-{n}.png", content_type="image/png")
