@@ -51,11 +51,8 @@ class PulledBody:
         self._chunks = chunks
         self._connection = connection
         self._pull = sync_to_async(_next_chunk, thread_sensitive=True)
-        # A chunk handed to the server that no later pull has counted yet.
+        # A chunk handed to the server that no pull has been seen to count yet.
         self._in_flight = False
-        # A pull whose waiter was cancelled: it runs on in the request's thread and counts the
-        # chunk in flight (asgiref would drop a pull not yet started, and the count with it).
-        self._pending: asyncio.Future[bytes | None] | None = None
         self._ended = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -68,13 +65,9 @@ class PulledBody:
         if self._ended or self._connection.gone:
             await self.finish()
             raise StopAsyncIteration
-        pull = self._pending = asyncio.ensure_future(self._pull(self._chunks))
-        try:
-            chunk = await asyncio.shield(pull)
-        finally:
-            if pull.done():
-                self._pending = None
-        # That pull counted the chunk in flight.
+        chunk = await self._pull(self._chunks)
+        # Only a pull that returned is known to have counted the chunk in flight: cancelled
+        # before it started, asgiref drops it, and finish() must count that chunk.
         self._in_flight = False
         if chunk is None or self._connection.gone:  # gone while it was read: never goes out
             self._ended = True
@@ -88,12 +81,11 @@ class PulledBody:
         part of it may have reached them, as the kernel's buffers do under WSGI. Asking for the
         next chunk is what counts the last one as taken; the one pulled is never sent."""
         self._ended = True
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            await pending
-        elif self._in_flight:
+        if self._in_flight:
+            # A pull cancelled after it ran (asgiref then raises all the same) has counted the
+            # chunk already; this one then counts the next too: one chunk over, never under.
+            self._in_flight = False
             await self._pull(self._chunks)
-        self._in_flight = False
 
 
 @dataclass
