@@ -52,11 +52,11 @@ system-deps:
 # The suite runs on tests/settings.py (pyproject.toml); the project.settings exported above, for
 # manage.py, would otherwise take precedence and ask for a secret key.
 test: $(STAMP) system-deps
-	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m pytest
+	bash scripts/test-suite.sh $(PY)
 
 # The same suite on a throwaway PostgreSQL cluster (DATABASE_URL set by scripts/postgres.sh).
 test-postgres: $(STAMP) system-deps
-	DJANGO_SETTINGS_MODULE=tests.settings bash scripts/postgres.sh run $(PY) -m pytest
+	bash scripts/postgres.sh run bash scripts/test-suite.sh $(PY)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -47,4 +47,7 @@ print(f"Highest Django allowed: Django {django.get_version()} on Python {sys.ver
 if django.VERSION[0] < 6:
     sys.exit("expected Django 6.x here: pyproject.toml allows it (Django>=5.2,<7)")
 EOF
-DJANGO_SETTINGS_MODULE=tests.settings "$VENV/bin/python" -m pytest "$@"
+# tests/test_make_run.py runs `make run` in a clean environment with the checkout's own .venv
+# (Django 5.2, SQLite): the very test `make test` runs, so it is not run twice.
+TEST_SUITE_EXTRA_ARGS="--deselect tests/test_make_run.py" \
+    bash scripts/test-suite.sh "$VENV/bin/python" "$@"
