@@ -232,6 +232,7 @@ BROWSER_HEADER = [
     "gallery ms",
     "of which page ms",
     "gallery x static",
+    "images x static",
 ]
 
 
@@ -253,9 +254,21 @@ def browser_rows(m: Medians, rows: list[Row]) -> list[list[str]]:
                 _ms(_get(m, k, "gallery", "wall_ms")),
                 _ms(_get(m, k, "gallery", "page_ms")),
                 _ratio(ratio(m, k, "gallery", "wall_ms", DIRECT)),
+                _ratio(_images_ratio(m, k)),
             ]
         )
     return lines
+
+
+def _images_ratio(m: Medians, row: str) -> float | None:
+    """The gallery without its page (what signed URLs change), to the static images'."""
+
+    def images(key: str) -> float | None:
+        wall, page = _get(m, key, "gallery", "wall_ms"), _get(m, key, "gallery", "page_ms")
+        return None if wall is None or page is None else wall - page
+
+    value, base = images(row), images(DIRECT)
+    return None if value is None or not base else value / base
 
 
 def render(m: Medians, rows: list[Row], found: list[Target], notes: list[str]) -> str:
