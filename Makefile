@@ -12,7 +12,7 @@ export DJANGO_SETTINGS_MODULE := project.settings
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,bench-peers]'
 	touch $(STAMP)
 
 .secret_key:

@@ -28,6 +28,13 @@ PASSWORD = "bench-password-" + os.urandom(6).hex()
 # Groups the user belongs to and grants on each file: the access check must not grow with them.
 GROUPS = 5
 STATIC_DIR = "bench"
+# The gallery: private images the list page shows, fetched as a browser would (bench/browse.py),
+# and the same bytes as public static files with a static page naming them (the reference).
+GALLERY_IMAGES = 50
+GALLERY_IMAGE_SIZE = 30 * KIB
+GALLERY_QUERY = "gallery-"
+GALLERY_STATIC_DIR = f"{STATIC_DIR}/gallery"
+GALLERY_STATIC_PAGE = f"/static/{GALLERY_STATIC_DIR}/index.html"
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,16 @@ class BenchFile:
     def direct_path(self) -> str:
         return f"/{self.key}"
 
+    @property
+    def gallery_static_path(self) -> str:
+        return f"/static/{GALLERY_STATIC_DIR}/{Path(self.key).name}"
+
 
 @dataclass(frozen=True)
 class BenchFiles:
     by_size: dict[str, BenchFile]
     zip_ids: list[str]
+    gallery: list[BenchFile]
 
 
 def _blocks(size: int, pattern: bytes) -> Iterator[bytes]:
@@ -79,9 +91,11 @@ def create(
     static_root: Path,
     sizes: dict[str, int] = SIZES,
     zip_members: int = ZIP_MEMBERS,
+    gallery_images: int = GALLERY_IMAGES,
 ) -> BenchFiles:
     """Users, group grants, the files and their rows (Django must be set up): one file per entry
-    of `sizes`, and `zip_members` files for the zip (and the list page's search)."""
+    of `sizes`, `zip_members` files for the zip (and the list page's search), and
+    `gallery_images` images for the gallery."""
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
@@ -94,7 +108,7 @@ def create(
     pattern = os.urandom(BLOCK)
     now = timezone.now().replace(microsecond=0)
 
-    def stored(key: str, size: int) -> Any:
+    def stored(key: str, size: int, content_type: str = "application/octet-stream") -> Any:
         sha256 = _write(media_root / key, size, pattern)
         return StoredFile(
             owner=owner,
@@ -102,7 +116,7 @@ def create(
             file=key,
             size=size,
             sha256=sha256,
-            content_type="application/octet-stream",
+            content_type=content_type,
             updated=now,
         )
 
@@ -110,9 +124,19 @@ def create(
     members = [
         stored(f"files/bench/zip/member-{n:04}.bin", ZIP_MEMBER_SIZE) for n in range(zip_members)
     ]
-    StoredFile.objects.bulk_create([*singles.values(), *members])
+    # Random bytes typed as JPEG: the list page shows them as images, and nothing decodes them.
+    images = [
+        stored(
+            f"files/bench/gallery/{GALLERY_QUERY}{n:02}.jpg",
+            GALLERY_IMAGE_SIZE,
+            "image/jpeg",
+        )
+        for n in range(gallery_images)
+    ]
+    everything = [*singles.values(), *members, *images]
+    StoredFile.objects.bulk_create(everything)
     Grant.objects.bulk_create(
-        Grant(file=file, group=group) for file in [*singles.values(), *members] for group in groups
+        Grant(file=file, group=group) for file in everything for group in groups
     )
 
     static_dir = static_root / STATIC_DIR
@@ -120,12 +144,21 @@ def create(
     for file in singles.values():
         # A hard link: the same bytes, no second GiB (MEDIA_ROOT and STATIC_ROOT share a disk).
         os.link(media_root / file.file.name, static_dir / Path(file.file.name).name)
+    gallery_dir = static_root / GALLERY_STATIC_DIR
+    gallery_dir.mkdir(parents=True, exist_ok=True)
+    for image in images:
+        os.link(media_root / image.file.name, gallery_dir / Path(image.file.name).name)
+    tags = "".join(f'<img src="{Path(image.file.name).name}" alt="">\n' for image in images)
+    (gallery_dir / "index.html").write_text(f"<!doctype html><title>Gallery</title>\n{tags}")
     return BenchFiles(
         by_size={
             label: BenchFile(id=str(file.pk), key=file.file.name, size=file.size)
             for label, file in singles.items()
         },
         zip_ids=[str(member.pk) for member in members],
+        gallery=[
+            BenchFile(id=str(image.pk), key=image.file.name, size=image.size) for image in images
+        ],
     )
 
 

@@ -4,7 +4,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import client, wrk
+from bench import browse, client, wrk
 from bench.files import GIB, MIB, SIZES, ZIP_MEMBER_SIZE, ZIP_MEMBERS
 from bench.procstat import CpuWatch, RssWatch
 from bench.rows import Row
@@ -89,6 +89,9 @@ def big_download(row: Row, cookie: str, repeat: int = 3) -> Figures:
 def mid_range(row: Row, load: Load, cookie: str) -> Figures:
     """1 MiB from the middle of the 1 GiB file: the status once, then latency with one client."""
     headers = {**_headers(row, cookie), "Range": RANGE_HEADER}
+    if not row.ranges:
+        # The whole file comes back: nothing to time but a GiB (the 1 GiB column has that).
+        return {"status": browse.status_of(row.urls["1GiB"], headers)}
     transfer = client.fetch(row.urls["1GiB"], headers=headers)
     expected_bytes = 0 if transfer.status == 302 else MIB
     if transfer.status not in (206, 302) or transfer.body_bytes != expected_bytes:
@@ -126,3 +129,20 @@ def zip_download(row: Row, cookie: str, form: Path) -> Figures:
         "rss_peak_mib": rss.peak_mib,
         "rss_growth_mib": rss.growth_mib,
     }
+
+
+def seeks(row: Row, cookie: str, offsets: list[int]) -> Figures:
+    """A video that seeks: 1 MiB ranges of the 1 GiB file at `offsets`, one after another."""
+    times = browse.seek_ms(row.urls["1GiB"], _headers(row, cookie), offsets, MIB)
+    return {"p50_ms": browse.percentile(times, 0.5), "p99_ms": browse.percentile(times, 0.99)}
+
+
+# Loads of the gallery per round; the round's figure is their median.
+GALLERY_LOADS = 10
+
+
+def gallery(row: Row, cookie: str) -> Figures:
+    """The row's gallery page and its images, as a browser fetches them (bench/browse.py)."""
+    assert row.gallery is not None
+    browse.load_gallery(row.gallery, _headers(row, cookie))  # warm: connections, caches
+    return browse.gallery_ms(row.gallery, _headers(row, cookie), GALLERY_LOADS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.rows import DIRECT, WHITENOISE, Row
+from bench.rows import DIRECT, PEERS, SIGNED_DJANGO, SIGNED_NGINX, WHITENOISE, Row
 
 # raw[row][column][metric] = one value per round
 Raw = dict[str, dict[str, dict[str, list[float]]]]
@@ -42,6 +42,8 @@ class Target:
     value: float | None
     goal: str
     met: bool
+    # Why a target holds with nothing to measure (a peer that answers no range).
+    note: str = ""
 
 
 def targets(m: Medians) -> list[Target]:
@@ -66,7 +68,60 @@ def targets(m: Medians) -> list[Target]:
         latency = ratio(m, row, "range", "p50_ms", DIRECT)
         met = status == 206 and latency is not None and latency <= 2
         found.append(Target(f"range {row}: 206, p50 / direct", latency, "<= 2x", met))
+    found += signed_targets(m) + peer_targets(m)
     return found
+
+
+def signed_targets(m: Medians) -> list[Target]:
+    """Issue 11: what signed media URLs must give, as ratios within the run."""
+    found: list[Target] = []
+    gallery = "gallery (page + 50 images)"
+    for row, goal in ((SIGNED_NGINX, 1.3), (SIGNED_DJANGO, 2.0)):
+        value = ratio(m, row, "gallery", "wall_ms", DIRECT)
+        found.append(
+            Target(f"{gallery} {row} / public static", value, f"<= {goal:g}x", _le(value, goal))
+        )
+    value = ratio(m, SIGNED_NGINX, "seek", "p50_ms", DIRECT)
+    found.append(Target(f"seek p50 {SIGNED_NGINX} / direct", value, "<= 1.5x", _le(value, 1.5)))
+    value = ratio(m, SIGNED_NGINX, "1KiB", "rps", DIRECT)
+    found.append(Target(f"1 KiB {SIGNED_NGINX} / direct", value, ">= 0.8x", _ge(value, 0.8)))
+    value = ratio(m, SIGNED_DJANGO, "1KiB", "rps", "django-nginx")
+    found.append(
+        Target(f"1 KiB {SIGNED_DJANGO} / django-nginx (checked)", value, ">= 2x", _ge(value, 2))
+    )
+    return found
+
+
+def peer_targets(m: Medians) -> list[Target]:
+    """Issue 11: the checked download ahead of every peer. The app's X-Accel row (nginx-mode)
+    against each peer, and django mode against the one peer that also sends bytes from Python."""
+    found: list[Target] = []
+    pairs = [("nginx-mode", peer) for peer in PEERS] + [("django-nginx", "peer-handwritten")]
+    for ours, peer in pairs:
+        if peer not in m:
+            continue
+        for column, metric, name in (
+            ("1KiB", "rps", "1 KiB req/s"),
+            ("1MiB", "rps", "1 MiB req/s"),
+            ("1GiB", "mib_s", "1 GiB MiB/s"),
+        ):
+            value = ratio(m, ours, column, metric, peer)
+            found.append(Target(f"{name} {ours} / {peer}", value, ">= 1x", _ge(value, 1)))
+        what = f"range p50 {peer} / {ours}"
+        if _get(m, peer, "range", "status") not in (None, 206):
+            found.append(Target(what, None, ">= 1x", True, note=f"{peer} answers no range"))
+            continue
+        value = ratio(m, peer, "range", "p50_ms", ours)
+        found.append(Target(what, value, ">= 1x", _ge(value, 1)))
+    return found
+
+
+def _ge(value: float | None, goal: float) -> bool:
+    return value is not None and value >= goal
+
+
+def _le(value: float | None, goal: float) -> bool:
+    return value is not None and value <= goal
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -169,9 +224,62 @@ def markdown_table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join([line(header), rule, *(line(cells) for cells in lines)])
 
 
+BROWSER_HEADER = [
+    "row",
+    "seek p50 ms",
+    "seek p99 ms",
+    "seek x direct",
+    "gallery ms",
+    "of which page ms",
+    "gallery x static",
+    "images x static",
+]
+
+
+def browser_rows(m: Medians, rows: list[Row]) -> list[list[str]]:
+    """Seeks (20 random 1 MiB ranges in turn; p99 of 20 is the slowest) and the gallery (its
+    page, then 50 images of 30 KiB over 6 connections; the reference is a static page and the
+    same images as static files through nginx)."""
+    lines = []
+    for row in rows:
+        k = row.key
+        if k not in m or not ({"seek", "gallery"} & set(m[k])):
+            continue
+        lines.append(
+            [
+                row.label,
+                _ms(_get(m, k, "seek", "p50_ms")),
+                _ms(_get(m, k, "seek", "p99_ms")),
+                _ratio(ratio(m, k, "seek", "p50_ms", DIRECT)),
+                _ms(_get(m, k, "gallery", "wall_ms")),
+                _ms(_get(m, k, "gallery", "page_ms")),
+                _ratio(ratio(m, k, "gallery", "wall_ms", DIRECT)),
+                _ratio(_images_ratio(m, k)),
+            ]
+        )
+    return lines
+
+
+def _images_ratio(m: Medians, row: str) -> float | None:
+    """The gallery without its page (what signed URLs change), to the static images'."""
+
+    def images(key: str) -> float | None:
+        wall, page = _get(m, key, "gallery", "wall_ms"), _get(m, key, "gallery", "page_ms")
+        return None if wall is None or page is None else wall - page
+
+    value, base = images(row), images(DIRECT)
+    return None if value is None or not base else value / base
+
+
 def render(m: Medians, rows: list[Row], found: list[Target], notes: list[str]) -> str:
-    text = [markdown_table(HEADER, table_rows(m, rows)), "", *notes, "", "Targets:"]
+    text = [markdown_table(HEADER, table_rows(m, rows)), ""]
+    if browser := browser_rows(m, rows):
+        text += [markdown_table(BROWSER_HEADER, browser), ""]
+    text += [*notes, "", "Targets:"]
     for target in found:
+        if target.note:
+            text.append(f"  [{'met' if target.met else 'NOT met'}] {target.what}: {target.note}")
+            continue
         if target.value is None:
             text.append(f"  [not measured] {target.what}")
             continue

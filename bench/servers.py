@@ -14,11 +14,18 @@ from harness.uvicorn import Uvicorn
 S3_BUCKET = "protected-downloads-bench"
 # The fetch row's presigned URLs are made once, before rounds that can last many minutes.
 S3_URL_EXPIRY = 3600
+PEERS_SETTINGS = "bench.peers.settings"
 
 
 def start_gunicorn(ws: Workspace, name: str, **extra: str) -> Gunicorn:
     """gunicorn with the shipped configuration; only the bind address and the app's env differ."""
     return Gunicorn(env=ws.app_env(**extra)).start(ws.log_dir / f"gunicorn-{name}.log")
+
+
+def start_peers(ws: Workspace) -> Gunicorn:
+    """gunicorn with the shipped configuration serving the peers (bench/peers/): only the
+    settings module differs from the app's rows."""
+    return start_gunicorn(ws, "peers", DJANGO_SETTINGS_MODULE=PEERS_SETTINGS)
 
 
 def start_uvicorn(ws: Workspace, name: str, **extra: str) -> Uvicorn:

@@ -29,6 +29,8 @@ class Workspace:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
     postgres_admin_url: str | None = None
     postgres_database: str | None = None
+    # More of every app process's environment, chosen by the run (e.g. the list's page size).
+    app_extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def media_root(self) -> Path:
@@ -50,7 +52,7 @@ class Workspace:
             media_root=self.media_root,
             static_root=self.static_root,
             DJANGO_LOG_LEVEL="WARNING",
-            **extra,
+            **{**self.app_extra, **extra},
         )
 
     def remove(self) -> None:

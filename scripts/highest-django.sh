@@ -33,7 +33,7 @@ if [[ ! -f "$VENV/.installed" || pyproject.toml -nt "$VENV/.installed" ]]; then
     "$python" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     # --upgrade-strategy eager: the newest release of every dependency pyproject.toml allows.
-    "$VENV/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
+    "$VENV/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test,bench-peers]'
     touch "$VENV/.installed"
 fi
 
