@@ -4,6 +4,7 @@ as a deployer's rendering takes them, so those settings must be loaded."""
 
 import getpass
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ class Nginx(Server):
     # Delivery mode "nginx" with local files: njs checks signed media URLs (/m/) with the media
     # keys of this process's settings, written to the run directory as a deployer's are.
     signed_media: bool = False
+    # The keys nginx holds, current first; None: those of this process's settings.
+    signing_keys: Sequence[bytes] | None = None
 
     @property
     def media_keys_path(self) -> Path:
@@ -84,7 +87,7 @@ class Nginx(Server):
     def start(self) -> "Nginx":
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.signed_media:
-            media_keys.write(self.media_keys_path)
+            media_keys.write(self.media_keys_path, self.signing_keys)
         self.config_path.write_text(self.rendered())
         self.launch([str(NGINX), "-c", str(self.config_path)], self.run_dir / "stdout.log")
         if self.direct_root is not None:
