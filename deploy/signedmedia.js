@@ -17,7 +17,9 @@
  * 304 and 412 for its preconditions, 416 for a Range nothing of the file satisfies, decided
  * here with the app's rules (downloads/http/); the bytes, with Range and multipart ranges, are
  * sent by nginx's static module from an internal location (nginx.conf.template), which adds the
- * ETag and Last-Modified this script puts in $signed_media_* variables.
+ * ETag and Last-Modified this script puts in $signed_media_* variables. A request with an
+ * If-Match or If-Unmodified-Since that passed goes round once more without them (the static
+ * module would check them against its own validators).
  *
  * From nginx.conf: $signed_media_keys (the hex keys, space-separated, from a file only nginx's
  * master reads), $signed_media_root (MEDIA_ROOT), $signed_media_prefix (the internal
@@ -81,6 +83,13 @@ function serve(r) {
         return;
     }
 
+    if (present(r.headersIn['If-Match']) !== null
+        || present(r.headersIn['If-Unmodified-Since']) !== null) {
+        // They passed; nginx's static module would check them against its own validators.
+        r.variables.signed_media_verdict = 'relayed';
+        r.internalRedirect('@signed_media_unconditional');
+        return;
+    }
     const route = r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)
         ? rangeRoute(r.headersIn['Range'], media.n, Number(r.variables.signed_media_max_ranges))
         : 'file';

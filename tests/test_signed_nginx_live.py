@@ -17,6 +17,7 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
+from django.utils.http import http_date
 
 from downloads.models import StoredFile
 from downloads.signedmedia import SignedMedia, media_key, sign, signed_for
@@ -145,10 +146,49 @@ def test_a_revalidation_is_304_as_the_checked_download(live: Live, condition: st
         assert signed.headers[name] == checked.headers[name]
 
 
-def test_a_failed_if_match_is_412(live: Live):
-    signed = fetch(url_for(live, live.files.data), **{"If-Match": '"another"'})
-    assert signed.status_code == 412
-    assert signed.content == b""
+def conditions(stored: StoredFile) -> list[dict[str, str]]:
+    etag, modified = stored.etag, stored.last_modified
+    moment = time.gmtime(modified)
+    rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", moment)
+    asctime = (
+        time.strftime("%a %b ", moment)
+        + f"{moment.tm_mday:2d}"
+        + time.strftime(" %H:%M:%S %Y", moment)
+    )
+    return [
+        {"If-None-Match": f"W/{etag}"},
+        {"If-None-Match": f'"other", {etag}'},
+        {"If-None-Match": "*"},
+        {"If-None-Match": '"other"'},
+        {"If-None-Match": "garbage"},
+        {"If-Modified-Since": rfc850},
+        {"If-Modified-Since": asctime},
+        {"If-Modified-Since": http_date(modified - 1)},
+        {"If-Modified-Since": "garbage"},
+        {"If-Match": etag},
+        {"If-Match": "*"},
+        {"If-Match": '"other"'},
+        {"If-Match": f"W/{etag}"},
+        {"If-Match": etag, "Range": "bytes=5-9"},
+        {"If-Unmodified-Since": http_date(modified)},
+        {"If-Unmodified-Since": http_date(modified - 1)},
+        {"If-Unmodified-Since": "garbage"},
+        {"If-Match": etag, "If-None-Match": etag},
+        {"If-None-Match": '"other"', "If-Modified-Since": http_date(modified)},
+        {"If-Range": http_date(modified), "Range": "bytes=0-9"},
+        {"If-Range": f"W/{etag}", "Range": "bytes=0-9"},
+    ]
+
+
+@pytest.mark.parametrize("case", range(21))
+def test_preconditions_are_answered_as_the_checked_download(live: Live, case: int):
+    stored = live.files.data
+    headers = conditions(stored)[case]
+    checked = live.get(stored, headers=headers)
+    signed = fetch(url_for(live, stored), **headers)
+    assert (signed.status_code, signed.content) == (checked.status_code, checked.content)
+    for name in ("ETag", "Last-Modified", "Content-Range"):
+        assert signed.headers.get(name) == checked.headers.get(name)
 
 
 # --- Refused: 403, a short body, never a byte of the file -----------------------------------
