@@ -311,3 +311,14 @@ def test_the_access_log_records_what_was_served_and_refused(live: Live):
     assert "file=- verdict=signature status=403 " in lines[2]
     # No URL: until it expires, a signed URL opens its file.
     assert "/m/" not in "".join(lines)
+
+
+# --- Other modes: /m/ is the app's --------------------------------------------------------------
+
+
+def test_in_django_mode_nginx_passes_signed_urls_to_the_app(live: Live, live_stack):
+    django_stack = live_stack("django")
+    response = fetch(django_stack.url + sign(media_of(live.files.data)))
+    # Answered by Django (its SecurityMiddleware's header), whatever its view says.
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "signed-media" not in (django_stack.nginx.run_dir / "access.log").read_text()
