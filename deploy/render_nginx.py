@@ -198,9 +198,16 @@ def from_settings(**overrides: Any) -> NginxConfig:
         "signed_media_keys": media_keys.DEFAULT_PATH if signed_by_nginx else None,
         "max_ranges": app_settings().max_ranges,
         "frame_options": settings.X_FRAME_OPTIONS,
-        "referrer_policy": settings.SECURE_REFERRER_POLICY or "",
+        "referrer_policy": _header_list(settings.SECURE_REFERRER_POLICY),
     }
     return NginxConfig(**{**derived, **overrides})
+
+
+def _header_list(value: str | list[str] | tuple[str, ...] | None) -> str:
+    """A setting Django sends as one header value, a string or several joined by commas."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return ",".join(value)
 
 
 def main(argv: list[str] | None = None) -> None:

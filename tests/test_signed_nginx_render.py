@@ -137,3 +137,11 @@ def test_the_command_line_never_writes_keys_without_the_secret(tmp_path):
     assert "set DJANGO_SECRET_KEY" in result.stderr
     assert not (tmp_path / "keys.conf").exists()
     assert result.stdout == ""
+
+
+def test_the_headers_django_adds_to_a_download_come_from_its_settings(settings, tmp_path):
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    settings.SECURE_REFERRER_POLICY = ("same-origin", "strict-origin")
+    text = rendered(settings, tmp_path, "nginx", local_storage(tmp_path / "media"))
+    assert text.count("add_header X-Frame-Options SAMEORIGIN;") == 2
+    assert text.count("add_header Referrer-Policy same-origin,strict-origin;") == 2
