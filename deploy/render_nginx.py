@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The admin's upload form carries more than the file: its other fields and multipart framing.
 from deploy import media_keys
+
+# The admin's upload form carries more than the file: its other fields and multipart framing.
 from downloads.bodylimit import MULTIPART_ALLOWANCE
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
