@@ -6,6 +6,9 @@ tests and the benchmarks all run.
 The values that must agree with the app (STATIC_ROOT, MEDIA_ROOT, DOWNLOADS_NGINX_PREFIX,
 DOWNLOADS_MAX_UPLOAD_BYTES, DOWNLOADS_USER_UPLOAD_MAX_BYTES, DOWNLOADS_MAX_REQUEST_BODY_BYTES)
 come from its settings, that is from the same environment variables gunicorn is started with.
+
+In delivery mode "nginx" with local files it also writes the media keys nginx checks signed
+media URLs with (deploy/media_keys.py) to `--media-keys` (a file only its owner reads).
 """
 
 import argparse
@@ -15,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deploy import media_keys
 
 # The admin's upload form carries more than the file: its other fields and multipart framing.
 from downloads.bodylimit import MULTIPART_ALLOWANCE
@@ -26,9 +31,14 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 _TOKEN = re.compile(r"[^\s;{}'\"#\\]+")
 # A template line kept only when its feature is available: "#if-<feature> <directive>".
 _OPTIONAL_LINE = re.compile(r"^([ \t]*)#if-([a-z-]+) (.*\n?)", re.M)
-FEATURES = {"brotli-static"}
+# A block of lines kept only with its feature: "#if-<feature> begin" ... "#end-<feature>".
+_OPTIONAL_BLOCK = re.compile(r"^#if-([a-z-]+) begin\n(.*?)^#end-\1\n", re.M | re.S)
+FEATURES = {"brotli-static", "signed-media"}
 # Where Debian's libnginx-mod-http-brotli-static puts its module; nginx-light has no brotli.
 BROTLI_STATIC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
+# Debian's libnginx-mod-http-js: njs, which checks signed media URLs in nginx mode.
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+SIGNED_MEDIA_SCRIPT = Path(__file__).with_name("signedmedia.js")
 
 
 def installed_module(path: Path = BROTLI_STATIC_MODULE) -> Path | None:
@@ -76,6 +86,17 @@ class NginxConfig:
     # static files leave gzipped (gzip_static is built in).
     brotli_static_module: Path | None = field(default_factory=installed_module)
 
+    # Signed media URLs checked by njs (delivery mode "nginx" with local files): the file of
+    # media keys the rendered configuration includes; None leaves /m/ to the app.
+    signed_media_keys: Path | None = None
+    njs_module: Path = NJS_MODULE
+    signed_media_script: Path = SIGNED_MEDIA_SCRIPT
+    # What nginx must answer as the app does for a signed URL: DOWNLOADS_MAX_RANGES, and the
+    # headers Django's middleware adds to a download (X_FRAME_OPTIONS, SECURE_REFERRER_POLICY).
+    max_ranges: int = 16
+    frame_options: str = "DENY"
+    referrer_policy: str = "same-origin"
+
     # Stalled clients (nginx time syntax: 10s, 1m).
     client_header_timeout: str = "10s"
     client_body_timeout: str = "10s"
@@ -83,7 +104,10 @@ class NginxConfig:
     keepalive_timeout: str = "15s"
 
     def features(self) -> set[str]:
-        return {"brotli-static"} if self.brotli_static_module else set()
+        features = {"brotli-static"} if self.brotli_static_module else set()
+        if self.signed_media_keys is not None:
+            features.add("signed-media")
+        return features
 
     def placeholders(self) -> dict[str, str]:
         return {
@@ -112,6 +136,13 @@ class NginxConfig:
             "KEEPALIVE_TIMEOUT": self.keepalive_timeout,
             # Used only on "#if-brotli-static" lines, which are dropped without the module.
             "BROTLI_STATIC_MODULE": str(self.brotli_static_module or BROTLI_STATIC_MODULE),
+            # Used only in "#if-signed-media" lines and blocks.
+            "NJS_MODULE": str(self.njs_module),
+            "SIGNED_MEDIA_SCRIPT": str(self.signed_media_script),
+            "SIGNED_MEDIA_KEYS": str(self.signed_media_keys or media_keys.DEFAULT_PATH),
+            "MAX_RANGES": str(self.max_ranges),
+            "FRAME_OPTIONS": self.frame_options,
+            "REFERRER_POLICY": self.referrer_policy,
         }
 
 
@@ -120,12 +151,24 @@ def render(config: NginxConfig, template: str | None = None) -> str:
     for name, value in values.items():
         if not _TOKEN.fullmatch(value):
             raise ValueError(f"{name}={value!r} cannot go into nginx.conf as one plain token.")
+    if config.signed_media_keys is not None and not config.njs_module.is_file():
+        raise ValueError(
+            f"Signed media URLs in delivery mode nginx need njs ({config.njs_module} is missing): "
+            "apt-get install libnginx-mod-http-js (scripts/system-deps.sh installs it)."
+        )
     text = TEMPLATE.read_text() if template is None else template
+    text = _OPTIONAL_BLOCK.sub(lambda block: _optional_block(block, config.features()), text)
     text = _OPTIONAL_LINE.sub(lambda line: _optional(line, config.features()), text)
     unknown = set(_PLACEHOLDER.findall(text)) - values.keys()
     if unknown:
         raise ValueError(f"the template uses unknown placeholders: {', '.join(sorted(unknown))}")
     return _PLACEHOLDER.sub(lambda match: values[match[1]], text)
+
+
+def _optional_block(block: re.Match[str], features: set[str]) -> str:
+    if block[1] not in FEATURES:
+        raise ValueError(f"the template uses an unknown feature: #if-{block[1]} begin")
+    return block[2] if block[1] in features else ""
 
 
 def _optional(line: re.Match[str], features: set[str]) -> str:
@@ -137,10 +180,14 @@ def _optional(line: re.Match[str], features: set[str]) -> str:
 def from_settings(**overrides: Any) -> NginxConfig:
     """A configuration whose paths and limits are the app's (Django settings must be loaded)."""
     from django.conf import settings
+    from django.core.files.storage import default_storage
 
     from downloads.conf import app_settings
+    from downloads.storage import is_s3
 
     static_url = "/" + settings.STATIC_URL.strip("/") + "/"
+    # njs reads local files only: over S3, /m/ goes to the app like any other URL.
+    signed_by_nginx = app_settings().delivery == "nginx" and not is_s3(default_storage)
     derived = {
         "static_root": Path(settings.STATIC_ROOT),
         "media_root": Path(settings.MEDIA_ROOT),
@@ -149,8 +196,19 @@ def from_settings(**overrides: Any) -> NginxConfig:
         "max_upload_bytes": app_settings().max_upload_bytes,
         "max_request_body_bytes": app_settings().max_request_body_bytes,
         "user_upload_max_bytes": app_settings().user_upload_max_bytes,
+        "signed_media_keys": media_keys.DEFAULT_PATH if signed_by_nginx else None,
+        "max_ranges": app_settings().max_ranges,
+        "frame_options": settings.X_FRAME_OPTIONS,
+        "referrer_policy": _header_list(settings.SECURE_REFERRER_POLICY),
     }
     return NginxConfig(**{**derived, **overrides})
+
+
+def _header_list(value: str | list[str] | tuple[str, ...] | None) -> str:
+    """A setting Django sends as one header value, a string or several joined by commas."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return ",".join(value)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,6 +223,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-log", default=NginxConfig.access_log)
     parser.add_argument("--error-log", default=NginxConfig.error_log)
     parser.add_argument("--resolver", default=None, help="DNS server (default: the host's)")
+    parser.add_argument(
+        "--media-keys",
+        dest="signed_media_keys",
+        type=Path,
+        default=None,
+        help=f"nginx mode: where to write the signed media keys ({media_keys.DEFAULT_PATH})",
+    )
     parser.add_argument(
         "--behind-tls-proxy",
         dest="forwarded_proto",
@@ -187,13 +252,22 @@ def main(argv: list[str] | None = None) -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    has_secret = bool(os.environ.get("DJANGO_SECRET_KEY"))
     # Rendering reads paths and limits only; it needs no secret.
     os.environ.setdefault("DJANGO_SECRET_KEY", "rendering-nginx-conf-needs-no-secret")
     import django
 
     django.setup()
     overrides = {name: value for name, value in vars(args).items() if value is not None}
-    sys.stdout.write(render(from_settings(**overrides)))
+    config = from_settings(**overrides)
+    text = render(config)
+    if config.signed_media_keys is not None:
+        # Except the media keys, which are derived from the secret key: never the stand-in's.
+        if not has_secret:
+            parser.error("delivery mode nginx: set DJANGO_SECRET_KEY, the media keys come from it")
+        media_keys.write(config.signed_media_keys)
+        print(f"Wrote the signed media keys to {config.signed_media_keys}", file=sys.stderr)
+    sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ as a deployer's rendering takes them, so those settings must be loaded."""
 
 import getpass
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy import media_keys
 from deploy.render_nginx import NginxConfig
 from deploy.render_nginx import from_settings as nginx_config_from_settings
 from deploy.render_nginx import render as render_nginx
@@ -30,6 +32,15 @@ class Nginx(Server):
     # all: the benchmark's reference for what the machine can do.
     direct_root: Path | None = None
     direct_port: int = field(default_factory=free_port)
+    # Delivery mode "nginx" with local files: njs checks signed media URLs (/m/) with the media
+    # keys of this process's settings, written to the run directory as a deployer's are.
+    signed_media: bool = False
+    # The keys nginx holds, current first; None: those of this process's settings.
+    signing_keys: Sequence[bytes] | None = None
+
+    @property
+    def media_keys_path(self) -> Path:
+        return self.run_dir / "media-keys.conf"
 
     @property
     def config_path(self) -> Path:
@@ -51,6 +62,7 @@ class Nginx(Server):
             access_log=str(self.run_dir / "access.log"),
             error_log=str(self.run_dir / "error.log"),
             resolver=self.resolver,
+            signed_media_keys=self.media_keys_path if self.signed_media else None,
             **options,
         )
 
@@ -74,6 +86,8 @@ class Nginx(Server):
 
     def start(self) -> "Nginx":
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.signed_media:
+            media_keys.write(self.media_keys_path, self.signing_keys)
         self.config_path.write_text(self.rendered())
         self.launch([str(NGINX), "-c", str(self.config_path)], self.run_dir / "stdout.log")
         if self.direct_root is not None:

@@ -27,6 +27,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-development-key-only-used-when-DEBUG-is-on"  # noqa: S105
 
+# Former secret keys, comma-separated: what they signed still verifies (sessions, signed media
+# URLs, whose nginx keys come from them too) while the new key takes over (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests and benchmarks talk to: nginx (with its
-# brotli_static module), PostgreSQL, wrk, curl, wget and headless Chromium with its driver. Does nothing
+# brotli_static and njs modules), PostgreSQL, wrk, curl, wget and headless Chromium with its driver. Does nothing
 # when they are already there.
 set -euo pipefail
 
@@ -8,6 +8,8 @@ need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # Static files as brotli behind nginx (WhiteNoise writes the .br files; render_nginx loads it).
 [ -f /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || need+=(libnginx-mod-http-brotli-static)
+# njs: nginx checks signed media URLs itself in delivery mode nginx (deploy/signedmedia.js).
+[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || need+=(libnginx-mod-http-js)
 # tests/browser.py drives exactly these two paths, the ones Debian's packages install.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

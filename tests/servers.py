@@ -252,6 +252,7 @@ def live_stack(
             static_root=live_static,
             run_dir=tmp_path_factory.mktemp(f"nginx-{name}"),
             resolver=resolver,
+            signed_media=spec.storage == "local" and spec.env.get("DOWNLOADS_DELIVERY") == "nginx",
         ).start()
         started[name] = Stack(name=name, gunicorn=server, nginx=nginx, storage=spec.storage)
         return started[name]
