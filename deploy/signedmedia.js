@@ -116,7 +116,7 @@ function serve(r) {
  * not expired at `now`; else the reason it is refused, as a string. */
 function verified(token, keys, now) {
     // The same bounds as the app's checker, before anything is decoded.
-    const match = /^([A-Za-z0-9_-]{1,4096})\.([A-Za-z0-9_-]{43})$/.exec(token);
+    const match = /^([A-Za-z0-9_-]{1,6144})\.([A-Za-z0-9_-]{43})$/.exec(token);
     if (match === null) {
         return 'malformed';
     }

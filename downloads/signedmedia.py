@@ -45,12 +45,19 @@ from django.conf import settings
 from django.utils.encoding import force_bytes
 
 from downloads.http.disposition import content_disposition
+from downloads.http.types import is_safe_inline
 from downloads.models import StoredFile
 
 URL_PREFIX = "/m/"
 KEY_PURPOSE = b"protected-downloads signed media v1"
-# Generous bounds on the token, checked before any decoding: a hostile URL costs nothing.
-_TOKEN = re.compile(r"(?P<payload>[A-Za-z0-9_-]{1,4096})\.(?P<signature>[A-Za-z0-9_-]{43})")
+# Bounds on the token, checked before any decoding: a hostile URL costs nothing. The longest
+# payload a stored file can need (a 255-character name of 4-byte characters, percent-encoded in
+# `filename*`, and 255-character key and type) is about 5,400 characters; with the rest of the
+# request line that stays under nginx's 8 KiB default for one (large_client_header_buffers).
+MAX_PAYLOAD = 6144
+_TOKEN = re.compile(
+    rf"(?P<payload>[A-Za-z0-9_-]{{1,{MAX_PAYLOAD}}})\.(?P<signature>[A-Za-z0-9_-]{{43}})"
+)
 _FIELDS = {"f": str, "k": str, "h": str, "n": int, "t": str, "d": str, "m": int, "x": int}
 
 
@@ -88,7 +95,10 @@ class SignedMedia:
 
 
 def signed_for(stored: StoredFile, *, inline: bool, expires: int) -> SignedMedia:
-    """What a URL for `stored`'s current bytes says, valid until `expires` (Unix seconds)."""
+    """What a URL for `stored`'s current bytes says, valid until `expires` (Unix seconds).
+    Inline only for a type the checked view shows inline (decision.py): any other is sent as an
+    attachment, however the page asked for it."""
+    inline = inline and is_safe_inline(stored.content_type)
     return SignedMedia(
         file_id=str(stored.pk),
         storage_key=stored.file.name or "",
@@ -114,6 +124,9 @@ def media_keys() -> list[bytes]:
 def sign(media: SignedMedia, key: bytes | None = None) -> str:
     """The URL path for `media`, signed with `key` (default: the current media key)."""
     payload = media.payload()
+    if len(payload) > MAX_PAYLOAD:
+        # Not reachable from a stored file (see MAX_PAYLOAD): a URL no checker would accept.
+        raise ValueError(f"a signed media payload of {len(payload)} characters is too long")
     return f"{URL_PREFIX}{payload}.{_signature(key or media_keys()[0], payload)}"
 
 
