@@ -7,7 +7,9 @@ log is asked for `file_name`, `ip` or `user_id IN (those ids)`: three conditions
 columns. On PostgreSQL each has an index (trigram GIN indexes on the same `UPPER(...)`
 expressions Django's `icontains` compares, migration 0006, and `(user, at)`), so a rare term is a
 bitmap scan of the rows it names; a common one reads the log newest first and stops after a page,
-as before. SQLite has no substring index and reads the log, but no longer joins it to the users.
+as before. On SQLite a term of three characters or more is first looked up in the log's FTS5
+trigram table (downloads/logfts.py, migration 0009), whose ids narrow the rows Django's own
+condition is then applied to; a shorter term, which has no trigram, reads the log as before.
 
 The terms are split and unquoted as Django's `ModelAdmin.get_search_results` does, and each is
 compared with the same `icontains` lookups: the same rows, as tests/test_log_search.py checks
@@ -16,9 +18,12 @@ against Django's own search.
 
 from typing import Any
 
+from django.db import connections
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
 
+from downloads import logfts
 from downloads.models import DownloadLog
 
 # Past this many matching users, a term's users stay a subquery instead of a list of ids: such a
@@ -52,7 +57,16 @@ def users_named(rows: QuerySet[DownloadLog], term: str) -> Any:
 def search_log(rows: QuerySet[DownloadLog], search_term: str) -> QuerySet[DownloadLog]:
     """`rows` narrowed to those every term of `search_term` finds (in a name, a user, an IP)."""
     found = []
+    indexed = None
     for term in search_terms(search_term):
         on_the_log = Q.create([(f"{name}__icontains", term) for name in LOG_FIELDS], connector=Q.OR)
+        if len(term) >= logfts.MIN_TERM:
+            if indexed is None:
+                indexed = logfts.ready(connections[rows.db])
+            if indexed:
+                # The index's candidates (a superset: it folds every letter's case), then
+                # Django's own condition on them: exactly the rows of Django's search.
+                candidates = RawSQL(logfts.matching_ids_sql(), [logfts.phrase(term)])
+                on_the_log = Q(pk__in=candidates) & on_the_log
         found.append(on_the_log | Q(user_id__in=users_named(rows, term)))
     return rows.filter(*found)
