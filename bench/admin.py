@@ -91,6 +91,11 @@ def pages(loaded: Loaded) -> list[Page]:
         # the log reads every row for it).
         ("admin: log searched, a user", f"{log}?q=user0001"),
         ("admin: log searched, no match", f"{log}?q=nosuchname"),
+        # A term in almost every row (read newest first; its count reads the log), a hot
+        # file's name (2% of the rows), and one too short for a trigram index.
+        ("admin: log searched, common term", f"{log}?q=report"),
+        ("admin: log searched, hot file", f"{log}?q=report+000001"),
+        ("admin: log searched, 2 characters", f"{log}?q=zq"),
         ("admin: log entry page", f"{log}1/change/"),
     ]
     holder = [

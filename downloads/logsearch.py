@@ -8,8 +8,10 @@ columns. On PostgreSQL each has an index (trigram GIN indexes on the same `UPPER
 expressions Django's `icontains` compares, migration 0006, and `(user, at)`), so a rare term is a
 bitmap scan of the rows it names; a common one reads the log newest first and stops after a page,
 as before. On SQLite a term of three characters or more is first looked up in the log's FTS5
-trigram table (downloads/logfts.py, migration 0009), whose ids narrow the rows Django's own
-condition is then applied to; a shorter term, which has no trigram, reads the log as before.
+trigram table (downloads/logfts.py, migration 0009): if it names up to 10,000 rows, their ids
+narrow the rows Django's own condition is then applied to; a commoner term reads the log newest
+first and stops after a page; a term shorter than three characters has no trigram and reads the
+log as before.
 
 The terms are split and unquoted as Django's `ModelAdmin.get_search_results` does, and each is
 compared with the same `icontains` lookups: the same rows, as tests/test_log_search.py checks
@@ -57,13 +59,14 @@ def users_named(rows: QuerySet[DownloadLog], term: str) -> Any:
 def search_log(rows: QuerySet[DownloadLog], search_term: str) -> QuerySet[DownloadLog]:
     """`rows` narrowed to those every term of `search_term` finds (in a name, a user, an IP)."""
     found = []
+    connection = connections[rows.db]
     indexed = None
     for term in search_terms(search_term):
         on_the_log = Q.create([(f"{name}__icontains", term) for name in LOG_FIELDS], connector=Q.OR)
         if len(term) >= logfts.MIN_TERM:
             if indexed is None:
-                indexed = logfts.ready(connections[rows.db])
-            if indexed:
+                indexed = logfts.ready(connection)
+            if indexed and logfts.names_few_rows(connection, term):
                 # The index's candidates (a superset: it folds every letter's case), then
                 # Django's own condition on them: exactly the rows of Django's search.
                 candidates = RawSQL(logfts.matching_ids_sql(), [logfts.phrase(term)])

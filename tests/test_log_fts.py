@@ -251,3 +251,20 @@ def test_the_same_searches_find_the_same_rows_on_either_database(admin_client, s
     assert page.status_code == 200
     shown = {same_rows.index(row.pk) for row in page.context["cl"].result_list}
     assert shown == SAME_ROWS_EXPECTED[term], connection.vendor
+
+
+@sqlite_only
+def test_a_common_term_reads_the_log_newest_first_and_finds_the_same_rows(monkeypatch):
+    rows = [log(f"report {n}.txt") for n in range(3)] + [log("rare report.txt")]
+    monkeypatch.setattr(logfts, "INDEXED_AT_MOST", 2)
+    assert not logfts.names_few_rows(connection, "report")  # 4 rows: common here
+    assert logfts.names_few_rows(connection, "rare")
+    for term in ("report", "rare report", "REPORT 1"):
+        found = search_log(DownloadLog.objects.order_by("-at"), term)
+        assert {r.pk for r in found} == djangos_search(DownloadLog.objects.all(), term), term
+    sql, params = search_log(DownloadLog.objects.order_by("-at"), "report").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+    assert logfts.TABLE not in plan, plan
+    assert {r.pk for r in search_log(DownloadLog.objects.all(), "rare report")} == {rows[3].pk}
