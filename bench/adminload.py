@@ -238,6 +238,10 @@ def load(*, log_rows: int, files: int, grants: int, media_root: Path, say: Calla
             from downloads import logcounts
 
             timed("download counts", lambda: logcounts.recount(connection))
+        if _has_search_index(connection):
+            from downloads import logfts
+
+            timed("search index", lambda: logfts.rebuild(connection))
     with connection.cursor() as cursor:
         timed("analyze", lambda: cursor.execute("ANALYZE"))
         if connection.vendor == "postgresql":
@@ -261,7 +265,23 @@ def _has_counts() -> bool:
     return find_spec("downloads.logcounts") is not None
 
 
+def _has_search_index(connection: Any) -> bool:
+    # SQLite's FTS5 table of the log's search (downloads/logfts.py), where it was built.
+    from importlib.util import find_spec
+
+    if connection.vendor != "sqlite" or find_spec("downloads.logfts") is None:
+        return False
+    from downloads import logfts
+
+    return logfts.TABLE in connection.introspection.table_names()
+
+
 def _triggers(connection: Any, *, on: bool) -> None:
+    if _has_search_index(connection):
+        # Off for the load, like the counts', and the index rebuilt once after it.
+        from downloads import logfts
+
+        (logfts.create_triggers if on else logfts.drop_triggers)(connection)
     if not _has_counts():
         return
     from downloads import logcounts
