@@ -19,7 +19,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from downloads import logfts
+from downloads import logfts, logsearch
 from downloads.admin import DownloadLogAdmin
 from downloads.logsearch import search_log
 from downloads.models import DownloadLog, Outcome
@@ -285,3 +285,18 @@ def test_a_common_term_reads_the_log_newest_first_and_finds_the_same_rows(monkey
         plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
     assert logfts.TABLE not in plan, plan
     assert {r.pk for r in search_log(DownloadLog.objects.all(), "rare report")} == {rows[3].pk}
+
+
+def test_a_search_of_only_short_terms_reads_the_newest_rows_and_says_so(admin_client, monkeypatch):
+    # On both databases: neither index can narrow a 1- or 2-character term.
+    rows = [log(name) for name in ("ab old.txt", "ab middle.txt", "ab new.txt", "xyz.txt")]
+    monkeypatch.setattr(logsearch, "SHORT_SEARCH_ROWS", 2)
+    found = {r.pk for r in search_log(DownloadLog.objects.all(), "ab")}
+    assert found == {rows[2].pk}  # the newest two rows are "ab new" and "xyz"
+    page = admin_client.get(CHANGELIST, {"q": "ab"})
+    assert {r.pk for r in page.context["cl"].result_list} == {rows[2].pk}
+    assert "newest 2 log entries only" in page.text
+    # One longer term: the whole log, no message.
+    page = admin_client.get(CHANGELIST, {"q": "ab txt"})
+    assert {r.pk for r in page.context["cl"].result_list} == {r.pk for r in rows[:3]}
+    assert "entries only" not in page.text
