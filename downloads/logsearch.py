@@ -77,10 +77,12 @@ def only_short_terms(search_term: str) -> bool:
 
 
 def newest_rows(rows: QuerySet[DownloadLog]) -> QuerySet[DownloadLog]:
-    """`rows` among the log's newest SHORT_SEARCH_ROWS rows (by id: the primary key's index)."""
-    log = DownloadLog._default_manager.using(rows.db).order_by("-pk")
-    oldest = log.values_list("pk", flat=True)[SHORT_SEARCH_ROWS - 1 : SHORT_SEARCH_ROWS].first()
-    return rows if oldest is None else rows.filter(pk__gte=oldest)
+    """`rows` among the log's newest SHORT_SEARCH_ROWS rows (by `at`, through its index: the
+    changelist then reads that index's newest entries only; rows of the same moment as the
+    last one stay in)."""
+    log = DownloadLog._default_manager.using(rows.db).order_by("-at")
+    oldest = log.values_list("at", flat=True)[SHORT_SEARCH_ROWS - 1 : SHORT_SEARCH_ROWS].first()
+    return rows if oldest is None else rows.filter(at__gte=oldest)
 
 
 def search_log(rows: QuerySet[DownloadLog], search_term: str) -> QuerySet[DownloadLog]:
