@@ -4,6 +4,7 @@ search through it finds Django's rows, the migration goes both ways; and the sam
 through the admin find the same rows on SQLite and on PostgreSQL (`make test-postgres`)."""
 
 import functools
+import io
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -125,7 +126,7 @@ def test_pruned_rows_leave_the_index(prune_storage: PruneStorage):
     old = make_log_rows(7, days_old=400)
     young = make_log_rows(2, days_old=10)
     assert indexed("report-") == set(old) | set(young)
-    call_command("prune", "--batch-size", "3", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("prune", "--batch-size", "3", stdout=io.StringIO())
     in_step()
     assert indexed("report-") == set(young)
     assert indexed("192.0.2.7") == set(young)
