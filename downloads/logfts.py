@@ -133,6 +133,12 @@ def phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def can_answer(term: str) -> bool:
+    """Whether the index can be asked for `term`: three characters or more (a trigram), and no
+    NUL, which ends an FTS5 query string (the search's LIKE still compares it)."""
+    return len(term) >= MIN_TERM and "\x00" not in term
+
+
 def names_few_rows(connection: BaseDatabaseWrapper, term: str) -> bool:
     """Whether the index names at most INDEXED_AT_MOST rows for `term` (it stops counting
     there: ~10 ms for a term that names every row)."""

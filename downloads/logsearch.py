@@ -94,8 +94,12 @@ def search_log(rows: QuerySet[DownloadLog], search_term: str) -> QuerySet[Downlo
     connection = connections[rows.db]
     indexed = None
     for term in search_terms(search_term):
+        if "\x00" in term:
+            # No name, user name or IP holds a NUL (names are cleaned of control characters),
+            # and PostgreSQL refuses one in any text: such a term finds nothing, on both.
+            return rows.none()
         on_the_log = Q.create([(f"{name}__icontains", term) for name in LOG_FIELDS], connector=Q.OR)
-        if len(term) >= logfts.MIN_TERM:
+        if logfts.can_answer(term):
             if indexed is None:
                 indexed = logfts.ready(connection)
             if indexed and logfts.names_few_rows(connection, term):
