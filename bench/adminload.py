@@ -94,6 +94,14 @@ def _stamp(connection: Any, moment: datetime) -> str:
     )
 
 
+def real_file(media_root: Path) -> None:
+    """The one real small file the holder downloads (the checked download); every other row
+    names a key with no bytes behind it, which no page reads. The files live on tmpfs, apart
+    from a kept database: each run writes it again."""
+    (media_root / "bench").mkdir(parents=True, exist_ok=True)
+    (media_root / "bench" / "real.txt").write_bytes(b"x" * 1024)
+
+
 def load(*, log_rows: int, files: int, grants: int, media_root: Path, say: Callable[[str], None]):
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group, User
@@ -127,10 +135,7 @@ def load(*, log_rows: int, files: int, grants: int, media_root: Path, say: Calla
     user_ids = list(User.objects.exclude(pk__in=[admin.pk, holder.pk]).values_list("pk", flat=True))
     group_ids = [group.pk for group in groups]
 
-    # One real small file the holder downloads (the checked download); every other row names a
-    # key with no bytes behind it, which no page reads.
-    (media_root / "bench").mkdir(parents=True, exist_ok=True)
-    (media_root / "bench" / "real.txt").write_bytes(b"x" * 1024)
+    real_file(media_root)
     file_ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(files)]
     owners = [rng.choice(user_ids) for _ in range(files)]
 
@@ -233,6 +238,10 @@ def load(*, log_rows: int, files: int, grants: int, media_root: Path, say: Calla
             from downloads import logcounts
 
             timed("download counts", lambda: logcounts.recount(connection))
+        if _has_search_index(connection):
+            from downloads import logfts
+
+            timed("search index", lambda: logfts.rebuild(connection))
     with connection.cursor() as cursor:
         timed("analyze", lambda: cursor.execute("ANALYZE"))
         if connection.vendor == "postgresql":
@@ -256,7 +265,23 @@ def _has_counts() -> bool:
     return find_spec("downloads.logcounts") is not None
 
 
+def _has_search_index(connection: Any) -> bool:
+    # SQLite's FTS5 table of the log's search (downloads/logfts.py), where it was built.
+    from importlib.util import find_spec
+
+    if connection.vendor != "sqlite" or find_spec("downloads.logfts") is None:
+        return False
+    from downloads import logfts
+
+    return logfts.TABLE in connection.introspection.table_names()
+
+
 def _triggers(connection: Any, *, on: bool) -> None:
+    if _has_search_index(connection):
+        # Off for the load, like the counts', and the index rebuilt once after it.
+        from downloads import logfts
+
+        (logfts.create_triggers if on else logfts.drop_triggers)(connection)
     if not _has_counts():
         return
     from downloads import logcounts

@@ -2,7 +2,9 @@
 
 SQLite by default, in a file on disk (as a deployment would have it). With DATABASE_URL set to a
 PostgreSQL server, the run creates its own database there and drops it at the end: the
-benchmark never writes into an existing database.
+benchmark never writes into an existing database. A kept workspace (`create(keep_dir=...)`,
+bench-admin's --keep) leaves its database behind for the next run: the SQLite file in
+`keep_dir`, or the PostgreSQL database whose name `keep_dir/postgres-database` records.
 """
 
 import os
@@ -31,6 +33,8 @@ class Workspace:
     postgres_database: str | None = None
     # More of every app process's environment, chosen by the run (e.g. the list's page size).
     app_extra: dict[str, str] = field(default_factory=dict)
+    # A kept workspace's database (and data_dir) outlive the run, for the next one to reuse.
+    kept: bool = False
 
     @property
     def media_root(self) -> Path:
@@ -57,32 +61,46 @@ class Workspace:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.kept:
+            return
         shutil.rmtree(self.data_dir, ignore_errors=True)
         if self.postgres_admin_url and self.postgres_database:
             _drop_postgres_database(self.postgres_admin_url, self.postgres_database)
 
 
 def create(keep_dir: Path | None = None) -> Workspace:
+    """A new workspace; with `keep_dir`, one whose database stays there (or is found there)."""
     root = Path(tempfile.mkdtemp(prefix="bench-files-", dir=TMPFS if TMPFS.is_dir() else None))
     data_dir = keep_dir or Path(tempfile.mkdtemp(prefix="bench-data-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     for directory in (root / "media", root / "static", data_dir / "logs"):
         directory.mkdir(parents=True, exist_ok=True)
+    kept = keep_dir is not None
     given = os.environ.get("DATABASE_URL", "")
     if not given:
         return Workspace(
-            root=root, data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'db.sqlite3'}"
+            root=root,
+            data_dir=data_dir,
+            database_url=f"sqlite:///{data_dir / 'db.sqlite3'}",
+            kept=kept,
         )
     if not given.startswith(("postgres://", "postgresql://")):
         raise SystemExit(f"DATABASE_URL must be a PostgreSQL URL for the benchmark: {given!r}")
-    name = f"protected_downloads_bench_{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
-    _create_postgres_database(given, name)
+    recorded = data_dir / "postgres-database"
+    if kept and recorded.is_file():
+        name = recorded.read_text().strip()
+    else:
+        name = f"protected_downloads_bench_{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
+        _create_postgres_database(given, name)
+        if kept:
+            recorded.write_text(name)
     return Workspace(
         root=root,
         data_dir=data_dir,
         database_url=_with_database(given, name),
         postgres_admin_url=given,
         postgres_database=name,
+        kept=kept,
     )
 
 

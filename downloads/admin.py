@@ -27,7 +27,7 @@ from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message
 from downloads.files import files_rollback_guard
 from downloads.forms import GrantForm, GrantFormSet, GrantToGroupForm, StoredFileForm
 from downloads.logaccess import visible_log_entries
-from downloads.logsearch import SEARCH_FIELDS, search_log
+from downloads.logsearch import SEARCH_FIELDS, only_short_terms, search_log, short_search_message
 from downloads.models import DownloadLog, Grant, StoredFile
 from downloads.selection import BadSelectionError, SelectionTooLargeError, files_within_limits
 from downloads.views_exports import zip_response
@@ -217,6 +217,8 @@ class DownloadLogAdmin(DirectCheckboxMixin, admin.ModelAdmin):
         # Django's search over search_fields, the same rows, but through the log's own indexes
         # instead of a join to the users (downloads/logsearch.py). No join: no duplicates.
         found, may_have_duplicates = search_log(queryset, search_term), False
+        if only_short_terms(search_term):
+            self.message_user(request, short_search_message(), messages.INFO)
         try:
             wanted = uuid.UUID(search_term.strip())
         except ValueError:

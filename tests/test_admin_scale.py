@@ -94,10 +94,17 @@ def test_large_results_are_the_planners_estimate_on_postgresql(rows, monkeypatch
     filtered = EstimatingPaginator(DownloadLog.objects.filter(status=200), 2)
     page = admin_client.get(CHANGELIST).text
     if connection.vendor == "sqlite":
-        # No estimate to ask for: counted.
-        assert (whole.count, whole.estimated) == (5, False)
-        assert (filtered.count, filtered.estimated) == (2, False)
-        assert "5 download logs" in page
+        # No estimate to ask for: counted, but no further than EXACT_BELOW + 1 rows.
+        assert (whole.count, whole.estimated, whole.capped) == (1, False, True)
+        assert (filtered.count, filtered.capped) == (1, True)
+        assert "more than 1 download log" in page
+        monkeypatch.setattr(estimate, "EXACT_BELOW", 5)
+        exact = EstimatingPaginator(DownloadLog.objects.all(), 2)
+        assert (exact.count, exact.capped) == (5, False)
+        # The pages reach the first EXACT_BELOW rows (then 1), which are the real ones.
+        assert [row.pk for row in whole.page(1).object_list] == [
+            DownloadLog.objects.order_by("-at", "-pk").first().pk
+        ]
         return
     # The page says the count is an estimate.
     assert "about " in page
