@@ -28,6 +28,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -40,12 +41,18 @@ from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, Outcome, ShareLink, StoredFile
 
 ZIP_DELIVERY = "zip"
+# A file sent through a signed media URL (/m/...), and the URLs issued for it.
+SIGNED_DELIVERY = "signed"
 NOT_FOUND = 404
 
 
-def _base_row(request: HttpRequest, *, delivery: str = "", **fields: object) -> DownloadLog:
+def _base_row(
+    request: HttpRequest, *, delivery: str = "", anonymous: bool = False, **fields: object
+) -> DownloadLog:
     return DownloadLog(
-        user=request.user if request.user.is_authenticated else None,
+        # `anonymous`: a signed media URL names no user, and asking the session who it is would
+        # cost the queries the URL is there to save.
+        user=None if anonymous or not request.user.is_authenticated else request.user,
         ip=client_ip(request),
         range=request.headers.get("Range", "")[:200],
         delivery=delivery or app_settings().delivery,
@@ -59,12 +66,20 @@ def log_download(
     delivery: Delivery,
     *,
     share_link: ShareLink | None = None,
+    signed: bool = False,
 ) -> None:
     """Record the answer from what its delivery says it sends: at once when Django sends no body
-    of file bytes, else when the body ends. `share_link`: the link the request came through."""
+    of file bytes, else when the body ends. `share_link`: the link the request came through;
+    `signed`: a signed media URL (downloads/views_media.py), delivery SIGNED_DELIVERY, no user."""
     sending = delivery.sending
     row = _base_row(
-        request, file=stored, file_name=stored.name, status=sending.status, share_link=share_link
+        request,
+        file=stored,
+        file_name=stored.name,
+        status=sending.status,
+        share_link=share_link,
+        anonymous=signed,
+        delivery=SIGNED_DELIVERY if signed else "",
     )
     if sending.failed:
         # The storage could not give the bytes: an error page, no file bytes (faults.py).
@@ -155,6 +170,26 @@ def log_denied(
             for file_id in requested
         ]
     )
+
+
+def log_issued(request: HttpRequest, issued: Iterable[tuple[StoredFile, datetime, str]]) -> None:
+    """One ISSUED row per signed media URL a page embeds: (the file, the URL's expiry, what
+    serves it), handed to the writer together, so a page of 50 images adds one batch, not 50
+    writes."""
+    rows = [
+        _base_row(
+            request,
+            delivery=delivery,
+            file=stored,
+            file_name=stored.name,
+            status=0,
+            outcome=Outcome.ISSUED,
+            expires_at=expires_at,
+        )
+        for stored, expires_at, delivery in issued
+    ]
+    if rows:
+        WRITER.submit(rows)
 
 
 def parse_file_id(raw: str) -> uuid.UUID | None:
