@@ -95,6 +95,6 @@ def _signed_headers(stored: StoredFile, media: SignedMedia) -> dict[str, str]:
 
 def _plain(status: int, body: bytes) -> HttpResponse:
     response = HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

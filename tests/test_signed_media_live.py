@@ -62,7 +62,7 @@ def signed(stored: Any, **changes: Any) -> str:
 def assert_refused(response: requests.Response) -> None:
     assert response.status_code == 403
     assert response.content == REFUSED_BODY
-    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Cache-Control"] == "private, no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 

@@ -184,7 +184,7 @@ def test_the_headers_are_the_ones_signed_for(client, image):
 def assert_refused(response) -> None:
     assert response.status_code == 403
     assert response.content == REFUSED_BODY
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "private, no-store"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Type"] == "text/plain; charset=utf-8"
 
@@ -265,7 +265,7 @@ def test_storage_that_lost_the_bytes_is_a_short_503(client, image, private_media
     (private_media / image.file.name).unlink()
     response = client.get(url)
     assert response.status_code == 503
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "private, no-store"
     image.refresh_from_db()
     assert image.bytes_missing_since is not None
 
