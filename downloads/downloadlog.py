@@ -41,18 +41,14 @@ from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, Outcome, ShareLink, StoredFile
 
 ZIP_DELIVERY = "zip"
-# A file sent through a signed media URL (/m/...), and the URLs issued for it.
+# A signed media URL (/m/...) issued for a file (downloads/mediaurls.py).
 SIGNED_DELIVERY = "signed"
 NOT_FOUND = 404
 
 
-def _base_row(
-    request: HttpRequest, *, delivery: str = "", anonymous: bool = False, **fields: object
-) -> DownloadLog:
+def _base_row(request: HttpRequest, *, delivery: str = "", **fields: object) -> DownloadLog:
     return DownloadLog(
-        # `anonymous`: a signed media URL names no user, and asking the session who it is would
-        # cost the queries the URL is there to save.
-        user=None if anonymous or not request.user.is_authenticated else request.user,
+        user=request.user if request.user.is_authenticated else None,
         ip=client_ip(request),
         range=request.headers.get("Range", "")[:200],
         delivery=delivery or app_settings().delivery,
@@ -66,20 +62,12 @@ def log_download(
     delivery: Delivery,
     *,
     share_link: ShareLink | None = None,
-    signed: bool = False,
 ) -> None:
     """Record the answer from what its delivery says it sends: at once when Django sends no body
-    of file bytes, else when the body ends. `share_link`: the link the request came through;
-    `signed`: a signed media URL (downloads/views_media.py), delivery SIGNED_DELIVERY, no user."""
+    of file bytes, else when the body ends. `share_link`: the link the request came through."""
     sending = delivery.sending
     row = _base_row(
-        request,
-        file=stored,
-        file_name=stored.name,
-        status=sending.status,
-        share_link=share_link,
-        anonymous=signed,
-        delivery=SIGNED_DELIVERY if signed else "",
+        request, file=stored, file_name=stored.name, status=sending.status, share_link=share_link
     )
     if sending.failed:
         # The storage could not give the bytes: an error page, no file bytes (faults.py).

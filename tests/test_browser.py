@@ -193,7 +193,9 @@ def test_video_preview_seeks_to_the_middle_with_range_requests(live_gunicorn, br
     assert state["current"] == pytest.approx(state["duration"] / 2, abs=0.5)
     # Seekable to the end without having played it: the server honours ranges.
     assert state["seekable"] == pytest.approx(state["duration"], abs=0.1)
-    assert DownloadLog.objects.filter(file=shelf.video, status=206, delivery="signed").exists()
+    # The page issued the URL (logged); the seeks through it are the server's access log's.
+    assert logged(file=shelf.video, outcome="issued", delivery="signed")
+    assert not DownloadLog.objects.filter(file=shelf.video, status=206).exists()
 
 
 AUDIO_METADATA = """
@@ -218,7 +220,7 @@ def test_image_and_audio_previews_play_and_open_is_offered_only_for_safe_types(
     assert driver.execute_script("return arguments[0].naturalWidth", image) == 640
     # Loaded through its signed URL, not the checked download (issue 11).
     assert image.get_attribute("src").startswith(url(live_gunicorn, "/m/"))
-    assert logged(file=shelf.image, status=200, delivery="signed")
+    assert logged(file=shelf.image, outcome="issued", delivery="signed")
 
     # Served inline under `Content-Security-Policy: sandbox`, media still plays in the page.
     driver.get(url(live_gunicorn, shelf.tone.get_absolute_url()))

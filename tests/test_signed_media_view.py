@@ -110,9 +110,7 @@ def test_a_signed_url_serves_the_file_inline_with_one_query(alice_client, image)
     with CaptureQueriesContext(connection) as captured:
         response = alice_client.get(url)
         body = read(response)
-    ours = [
-        sql for sql in without_savepoints(captured.captured_queries) if "downloadlog" not in sql
-    ]
+    ours = without_savepoints(captured.captured_queries)
     assert len(ours) == 1, ours
     assert '"downloads_storedfile"' in ours[0]
     assert not any(
@@ -131,12 +129,11 @@ def test_a_signed_url_serves_the_file_inline_with_one_query(alice_client, image)
     assert response.cookies == {}
 
 
-def test_the_serving_is_logged_without_a_user(alice_client, image):
+def test_answers_through_the_url_add_no_log_row(alice_client, image):
+    """The row is the URL issued; each answer is in the server's access log (README)."""
     url = page_media_url(alice_client, image)
     read(alice_client.get(url, HTTP_RANGE="bytes=0-9"))
-    row = DownloadLog.objects.exclude(outcome=Outcome.ISSUED).get()
-    assert (row.user, row.file, row.delivery, row.status) == (None, image, SIGNED_DELIVERY, 206)
-    assert (row.outcome, row.bytes_sent, row.range) == (Outcome.COMPLETE, 10, "bytes=0-9")
+    assert list(DownloadLog.objects.values_list("outcome", flat=True)) == [Outcome.ISSUED]
 
 
 def test_the_url_works_without_any_session(client, image):
