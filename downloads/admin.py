@@ -188,8 +188,11 @@ class DownloadLogAdmin(DirectCheckboxMixin, admin.ModelAdmin):
         "delivery",
         "requested_id",
         "share_link_id",
+        # ISSUED rows: until when the signed media URL works (downloads/mediaurls.py).
+        "expires_at",
     ]
-    # "outcome" lists its choices, "denied" among them: the audit's view of refused requests.
+    # "outcome" lists its choices, "denied" among them: the audit's view of refused requests,
+    # "URL issued" the signed media URLs pages embedded.
     list_filter = [
         "outcome",
         ("status", IndexedValuesFilter),

@@ -128,3 +128,24 @@ def login_cooloff_is_a_minute_or_more(app_configs: Any, **kwargs: Any) -> list[C
             id="downloads.E032",
         )
     ]
+
+
+@register()
+def cloudfront_key_is_usable(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if conf.value_problems():
+        return []
+    path = conf.app_settings().cloudfront_private_key_file
+    if not path:
+        return []
+    from downloads.mediaurls import check_private_key
+
+    problem = check_private_key(path)
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"DOWNLOADS_CLOUDFRONT_PRIVATE_KEY_FILE={path!r} is not a readable RSA private key "
+            f"(PEM, no password): {problem}",
+            id="downloads.E113",
+        )
+    ]

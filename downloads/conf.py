@@ -87,6 +87,14 @@ class AppSettings:
     share_link_grace_days: int = 30
     share_link_failure_limit: int = 20
     share_link_cooloff_minutes: int = 15
+    # Signed media URLs (downloads/mediaurls.py): how long a URL a page embeds for a file shown
+    # inline (an image, a video) keeps working. Short: a revoked grant does not stop it.
+    signed_media_seconds: int = 300
+    # s3 mode behind CloudFront (optional): the distribution's base URL, the id of the public key
+    # it trusts, and the file holding the matching RSA private key. All empty: presigned S3 URLs.
+    cloudfront_url: str = ""
+    cloudfront_key_id: str = ""
+    cloudfront_private_key_file: str = ""
 
 
 DEFAULTS = AppSettings()
@@ -131,6 +139,11 @@ def _at_least(floor: int, meaning: str = "") -> Callable[[Any], str | None]:
 # internal location.
 _NGINX_PREFIX = re.compile(r"/(?:(?!\.\.?/)[A-Za-z0-9._~-]+/)+")
 
+# A signed media URL lives at most a day: past that, "revoked" would mean little (README, Signed
+# media URLs).
+MAX_SIGNED_MEDIA_SECONDS = 24 * 3600
+_CLOUDFRONT_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+
 _RULES: dict[str, _Rule] = {
     "delivery": _Rule(
         "downloads.E001",
@@ -174,6 +187,27 @@ _RULES: dict[str, _Rule] = {
     "share_link_grace_days": _Rule("downloads.E093", _at_least(0)),
     "share_link_failure_limit": _Rule("downloads.E094", _at_least(1)),
     "share_link_cooloff_minutes": _Rule("downloads.E095", _at_least(1)),
+    "signed_media_seconds": _Rule(
+        "downloads.E110",
+        lambda value: (
+            None
+            if 1 <= value <= MAX_SIGNED_MEDIA_SECONDS
+            else f"must be between 1 and {MAX_SIGNED_MEDIA_SECONDS} (a day)."
+        ),
+        hint="A few minutes: an embedded URL keeps working until it expires, even after its "
+        "grant is revoked.",
+    ),
+    "cloudfront_url": _Rule(
+        "downloads.E111",
+        lambda value: (
+            None
+            if not value or _CLOUDFRONT_URL.fullmatch(value)
+            else "is not an https:// URL with a host and no path, query or trailing '/'."
+        ),
+        hint="e.g. https://d111111abcdef8.cloudfront.net",
+    ),
+    "cloudfront_key_id": _Rule("downloads.E112"),
+    "cloudfront_private_key_file": _Rule("downloads.E113"),
 }
 
 _TYPE_WORDS = {int: "a whole number", bool: "True or False", str: "a string"}
@@ -263,6 +297,29 @@ def consistency_problems() -> list[Problem]:
                 f"than DOWNLOADS_SHARE_LINK_MAX_DAYS={current.share_link_max_days}: the share "
                 "form's default would be refused.",
                 "downloads.E096",
+            )
+        )
+    cloudfront = {
+        setting_name(name): getattr(current, name)
+        for name in ("cloudfront_url", "cloudfront_key_id", "cloudfront_private_key_file")
+    }
+    if any(cloudfront.values()) and not all(cloudfront.values()):
+        missing = ", ".join(name for name, value in cloudfront.items() if not value)
+        found.append(
+            Problem(
+                setting_name("cloudfront_url"),
+                f"CloudFront signed URLs need all three CloudFront settings; {missing} not set.",
+                "downloads.E112",
+            )
+        )
+    elif all(cloudfront.values()) and current.delivery != "s3":
+        found.append(
+            Problem(
+                setting_name("cloudfront_url"),
+                f"CloudFront signed URLs serve the bucket: DOWNLOADS_DELIVERY={current.delivery!r} "
+                "would never use them.",
+                "downloads.E114",
+                hint="Set DOWNLOADS_DELIVERY=s3, or leave the CloudFront settings empty.",
             )
         )
     return found

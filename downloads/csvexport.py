@@ -108,6 +108,8 @@ DOWNLOAD_LOG_COLUMNS: tuple[Column[DownloadLog], ...] = (
     Column("requested id", lambda log: str(log.requested_id) if log.requested_id else ""),
     # The share link the request came through (its id: the token itself is never stored).
     Column("share link", lambda log: log.share_link_id or ""),
+    # A signed media URL issued (outcome "issued"): until when it works.
+    Column("URL expires (UTC)", lambda log: utc_text(log.expires_at)),
 )
 
 

@@ -28,6 +28,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -40,6 +41,8 @@ from downloads.logwriter import WRITER
 from downloads.models import DownloadLog, Outcome, ShareLink, StoredFile
 
 ZIP_DELIVERY = "zip"
+# A signed media URL (/m/...) issued for a file (downloads/mediaurls.py).
+SIGNED_DELIVERY = "signed"
 NOT_FOUND = 404
 
 
@@ -155,6 +158,26 @@ def log_denied(
             for file_id in requested
         ]
     )
+
+
+def log_issued(request: HttpRequest, issued: Iterable[tuple[StoredFile, datetime, str]]) -> None:
+    """One ISSUED row per signed media URL a page embeds: (the file, the URL's expiry, what
+    serves it), handed to the writer together, so a page of 50 images adds one batch, not 50
+    writes."""
+    rows = [
+        _base_row(
+            request,
+            delivery=delivery,
+            file=stored,
+            file_name=stored.name,
+            status=0,
+            outcome=Outcome.ISSUED,
+            expires_at=expires_at,
+        )
+        for stored, expires_at, delivery in issued
+    ]
+    if rows:
+        WRITER.submit(rows)
 
 
 def parse_file_id(raw: str) -> uuid.UUID | None:

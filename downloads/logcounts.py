@@ -1,5 +1,7 @@
 """The download counter's triggers: each log row that names a file adds one to that file's
 `DownloadCount`, each one deleted (retention) or unlinked (the file deleted) takes one away.
+Rows of signed media URLs issued (outcome "issued") are not downloads and are not counted
+(migration 0009 replaced the triggers of 0003 with these).
 
 Database triggers rather than the log writer: every path that writes or deletes log rows (the
 writer, the ORM, a bulk delete, a restore from an archive) keeps the count, in the row's own
@@ -12,10 +14,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 _POSTGRES_CREATE = """
 CREATE FUNCTION downloads_count_log_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.file_id IS NOT NULL THEN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.file_id IS NOT NULL
+        AND OLD.outcome <> 'issued' THEN
         UPDATE downloads_downloadcount SET total = total - 1 WHERE file_id = OLD.file_id;
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.file_id IS NOT NULL THEN
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.file_id IS NOT NULL
+        AND NEW.outcome <> 'issued' THEN
         INSERT INTO downloads_downloadcount (file_id, total) VALUES (NEW.file_id, 1)
         ON CONFLICT (file_id) DO UPDATE SET total = downloads_downloadcount.total + 1;
     END IF;
@@ -40,24 +44,24 @@ _TAKE = """
 
 _SQLITE_CREATE = [
     """CREATE TRIGGER downloads_downloadlog_count_insert AFTER INSERT ON downloads_downloadlog
-    WHEN NEW.file_id IS NOT NULL BEGIN"""
+    WHEN NEW.file_id IS NOT NULL AND NEW.outcome <> 'issued' BEGIN"""
     + _ADD
     + """
     END""",
     """CREATE TRIGGER downloads_downloadlog_count_delete AFTER DELETE ON downloads_downloadlog
-    WHEN OLD.file_id IS NOT NULL BEGIN"""
+    WHEN OLD.file_id IS NOT NULL AND OLD.outcome <> 'issued' BEGIN"""
     + _TAKE
     + """
     END""",
     """CREATE TRIGGER downloads_downloadlog_count_take
     AFTER UPDATE OF file_id ON downloads_downloadlog
-    WHEN OLD.file_id IS NOT NULL BEGIN"""
+    WHEN OLD.file_id IS NOT NULL AND OLD.outcome <> 'issued' BEGIN"""
     + _TAKE
     + """
     END""",
     """CREATE TRIGGER downloads_downloadlog_count_add
     AFTER UPDATE OF file_id ON downloads_downloadlog
-    WHEN NEW.file_id IS NOT NULL BEGIN"""
+    WHEN NEW.file_id IS NOT NULL AND NEW.outcome <> 'issued' BEGIN"""
     + _ADD
     + """
     END""",
@@ -72,7 +76,8 @@ _SQLITE_DROP = [
 # (PostgreSQL's CREATE TRIGGER holds off concurrent inserts until it commits).
 BACKFILL = """
 INSERT INTO downloads_downloadcount (file_id, total)
-SELECT file_id, COUNT(*) FROM downloads_downloadlog WHERE file_id IS NOT NULL GROUP BY file_id
+SELECT file_id, COUNT(*) FROM downloads_downloadlog
+WHERE file_id IS NOT NULL AND outcome <> 'issued' GROUP BY file_id
 """
 
 

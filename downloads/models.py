@@ -179,6 +179,9 @@ class Outcome(models.TextChoices):
     DENIED = "denied", "denied"
     # Allowed, but storage could not give the bytes (missing object, storage down).
     FAILED = "failed", "storage failed"
+    # A page embedded a signed media URL for the file (downloads/mediaurls.py), valid until
+    # `expires_at`: no request yet, no bytes. Not counted as a download (logcounts.py).
+    ISSUED = "issued", "URL issued"
 
 
 class DownloadLog(models.Model):
@@ -211,6 +214,8 @@ class DownloadLog(models.Model):
     share_link = models.ForeignKey(
         "ShareLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="downloads"
     )
+    # An ISSUED row: until when the signed media URL works.
+    expires_at = models.DateTimeField("URL expires", null=True, blank=True)
 
     class Meta:
         ordering = ["-at"]

@@ -174,8 +174,10 @@ def presigned_url(
     *,
     head: bool = False,
     response_headers: dict[str, str] | None = None,
+    expires_in: int | None = None,
 ) -> str:
-    """A URL that lets its holder GET (or HEAD) one object until `querystring_expire` runs out.
+    """A URL that lets its holder GET (or HEAD) one object for `expires_in` seconds (default:
+    the storage's `querystring_expire`).
 
     `response_headers` ({"ResponseContentType": ..., ...}) are signed into the URL: the bucket
     answers with those values instead of the object's stored ones.
@@ -188,7 +190,7 @@ def presigned_url(
     url: str = s3_client(storage).generate_presigned_url(
         "head_object" if head else "get_object",
         Params=params,
-        ExpiresIn=storage.querystring_expire,
+        ExpiresIn=storage.querystring_expire if expires_in is None else expires_in,
         HttpMethod="HEAD" if head else "GET",
     )
     return url

@@ -14,6 +14,7 @@ TOKEN_MIDDLEWARE = "downloads.tokenauth.BearerTokenMiddleware"  # noqa: S105  (a
 AFTER = "django.contrib.auth.middleware.AuthenticationMiddleware"
 BEFORE = (
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "downloads.loginrequired.ViewFirstLoginRequiredMiddleware",
     "downloads.bodylimit.RequestBodyLimitMiddleware",
 )
 

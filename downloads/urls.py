@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downloads import views, views_exports, views_share, views_tokens, views_upload
+from downloads import views, views_exports, views_media, views_share, views_tokens, views_upload
 
 app_name = "downloads"
 
@@ -23,4 +23,7 @@ urlpatterns = [
     path("s/<str:token>", views_share.shared, name="shared"),
     path("share/", views_share.share_create, name="share-create"),
     path("share/<int:link_id>/revoke", views_share.share_revoke, name="share-revoke"),
+    # Signed media URLs (downloads/signedmedia.py): any token reaches the view, which answers
+    # a malformed one with the same 403 as a tampered or expired one.
+    path("m/<path:token>", views_media.signed_media, name="signed-media"),
 ]

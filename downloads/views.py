@@ -19,6 +19,7 @@ from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
 from downloads.http.types import is_safe_inline
 from downloads.listing import listable_files
+from downloads.mediaurls import has_preview, is_thumbnail, media_url, media_urls
 from downloads.models import StoredFile
 from downloads.selection import search_files
 from downloads.views_share import share_context
@@ -35,10 +36,17 @@ def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
 def file_list(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(_visible_files(request), app_settings().page_size)
     page = paginator.get_page(request.GET.get("page"))
+    files = list(page.object_list)
+    # A thumbnail per image, through a signed URL (downloads/mediaurls.py).
+    thumbnails = media_urls(request, [stored for stored in files if is_thumbnail(stored)])
     return render(
         request,
         "downloads/file_list.html",
-        {"page": page, "query": request.GET.get("q", "").strip()},
+        {
+            "page": page,
+            "rows": [(stored, thumbnails.get(stored.pk)) for stored in files],
+            "query": request.GET.get("q", "").strip(),
+        },
     )
 
 
@@ -51,6 +59,8 @@ def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
         {
             "file": stored,
             "can_open": is_safe_inline(stored.content_type),
+            # The preview's URL, signed (downloads/mediaurls.py); None: no preview.
+            "media_url": media_url(request, stored) if has_preview(stored) else None,
             **share_context(request, stored),
         },
     )

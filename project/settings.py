@@ -66,8 +66,9 @@ MIDDLEWARE = [
     "downloads.bodylimit.RequestBodyLimitMiddleware",
     # An over-long search (downloads/selection.py) is a 400, on any page or changelist.
     "downloads.searchlimit.SearchLimitMiddleware",
-    # Every view needs a login unless it says otherwise (login page, JSON API's own 401).
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Every view needs a login unless it says otherwise (login page, JSON API's own 401);
+    # Django's, asking the view first, so a view needing no login reads no session.
+    "downloads.loginrequired.ViewFirstLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a refused login into the lockout page.
@@ -272,6 +273,16 @@ DOWNLOADS_SHARE_LINK_FAILURE_LIMIT = env_int(
 )
 DOWNLOADS_SHARE_LINK_COOLOFF_MINUTES = env_int(
     "DOWNLOADS_SHARE_LINK_COOLOFF_MINUTES", DEFAULTS.share_link_cooloff_minutes
+)
+
+# Signed media URLs (README, Signed media URLs): their lifetime; CloudFront in s3 mode (optional).
+DOWNLOADS_SIGNED_MEDIA_SECONDS = env_int(
+    "DOWNLOADS_SIGNED_MEDIA_SECONDS", DEFAULTS.signed_media_seconds
+)
+DOWNLOADS_CLOUDFRONT_URL = env_str("DOWNLOADS_CLOUDFRONT_URL", DEFAULTS.cloudfront_url)
+DOWNLOADS_CLOUDFRONT_KEY_ID = env_str("DOWNLOADS_CLOUDFRONT_KEY_ID", DEFAULTS.cloudfront_key_id)
+DOWNLOADS_CLOUDFRONT_PRIVATE_KEY_FILE = env_str(
+    "DOWNLOADS_CLOUDFRONT_PRIVATE_KEY_FILE", DEFAULTS.cloudfront_private_key_file
 )
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)

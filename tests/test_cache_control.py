@@ -144,6 +144,8 @@ def test_every_route_outside_the_admin_is_private(client, stored, alice: User):
         path = path.replace("<int:token_id>", "1")  # no such token: the 404 must be private too
         # Share links: a token that opens nothing, a link id that is nobody's.
         path = path.replace("<str:token>", "x" * 43).replace("<int:link_id>", "1")
+        # Signed media URLs: a token with no valid signature (403).
+        path = path.replace("<path:token>", "x" * 43)
         assert "<" not in path, f"a converter this test does not fill: {route}"
         for method in (client.get, client.post):
             client.force_login(alice)  # again: the logout route's POST logs out

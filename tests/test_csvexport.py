@@ -159,6 +159,7 @@ def test_export_link_honours_the_changelist_filters_and_search(staff_client, log
             "",
             "",
             "",
+            "",  # URL expires: a signed media URL issued (none here)
         ]
     ]
 

@@ -55,16 +55,24 @@ class Decision:
         return sum(end - start + 1 for start, end in self.ranges)
 
 
-def decide(request: HttpRequest, stored: StoredFile) -> Decision:
-    """Everything about this download that does not depend on how the bytes travel."""
+def decide(
+    request: HttpRequest, stored: StoredFile, *, headers: Mapping[str, str] | None = None
+) -> Decision:
+    """Everything about this download that does not depend on how the bytes travel.
+
+    `headers`: the file's headers, when the request already says which (a signed media URL
+    carries the type and disposition it was signed for, downloads/views_media.py); else they
+    come from the file and `?inline=1`."""
     method = request.method or "GET"
     head = method == "HEAD"
     status = precondition_status(method, request.headers, stored.etag, stored.last_modified)
     if status is not None:
         return Decision(stored, status, head, None, MappingProxyType(validator_headers(stored)))
-    # ?inline=1 is honoured only for types safe to render; anything else stays an attachment.
-    inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
-    headers = MappingProxyType(file_headers(stored, inline=inline))
+    if headers is None:
+        # ?inline=1 is honoured only for types safe to render; anything else stays an attachment.
+        inline = request.GET.get("inline") == "1" and is_safe_inline(stored.content_type)
+        headers = file_headers(stored, inline=inline)
+    headers = MappingProxyType(dict(headers))
     if method != "GET" or not if_range_allows(
         request.headers.get("If-Range"), stored.etag, stored.last_modified
     ):
