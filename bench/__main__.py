@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             servers.start_gunicorn(ws, "s3", DOWNLOADS_DELIVERY="s3", **moto.server_env())
         )
         nginx_django = track(servers.start_nginx(ws, "nginx-django", django_app, direct=True))
-        nginx_nginx = track(servers.start_nginx(ws, "nginx-nginx", nginx_app))
+        nginx_nginx = track(servers.start_nginx(ws, "nginx-nginx", nginx_app, signed_media=True))
         asgi_app = track(servers.start_uvicorn(ws, "django", DOWNLOADS_DELIVERY="django"))
         nginx_asgi = track(servers.start_nginx(ws, "nginx-uvicorn", asgi_app))
         peers = track(servers.start_peers(ws))

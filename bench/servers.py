@@ -34,9 +34,12 @@ def start_uvicorn(ws: Workspace, name: str, **extra: str) -> Uvicorn:
     return server.start(ws.log_dir / f"uvicorn-{name}.log")
 
 
-def start_nginx(ws: Workspace, name: str, upstream: Server, *, direct: bool = False) -> Nginx:
+def start_nginx(
+    ws: Workspace, name: str, upstream: Server, *, direct: bool = False, signed_media: bool = False
+) -> Nginx:
     """nginx from the deploy template in front of `upstream`, workers as the template ships them
-    (`auto`); with `direct`, it also serves the media files with no check (Nginx.direct_url)."""
+    (`auto`); with `direct`, it also serves the media files with no check (Nginx.direct_url);
+    with `signed_media` (nginx mode), njs answers signed media URLs itself, as deployed."""
     return Nginx(
         upstream_port=upstream.port,
         media_root=ws.media_root,
@@ -44,6 +47,7 @@ def start_nginx(ws: Workspace, name: str, upstream: Server, *, direct: bool = Fa
         run_dir=ws.data_dir / name,
         options={"worker_processes": "auto"},
         direct_root=ws.media_root if direct else None,
+        signed_media=signed_media,
     ).start()
 
 
