@@ -5,10 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import CommandError
 from django.core.management.commands import flush
-from django.db import OperationalError
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
+from django.test.utils import setup_databases, teardown_databases
 
 from downloads.models import StoredFile
 from harness.storages import local_storage, with_default_storage
@@ -17,6 +19,31 @@ from tests.stored import store_file
 pytest_plugins = ["tests.servers", "tests.browser", "tests.livefiles", "tests.prunehelp"]
 
 FLUSH_TRIES = 5
+
+
+# The database as configured, before any test database replaces its name.
+CONFIGURED_DATABASE = django_settings.DATABASES[DEFAULT_DB_ALIAS]["NAME"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(
+    django_db_setup: None, django_db_blocker: Any, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """pytest-django makes only the test databases its own fixtures (`db`, `transactional_db`)
+    ask for. The live-server tests ask through the servers and module fixtures instead, which it
+    cannot see: a live module run alone would get no test database, and its rows, and the flush
+    at its end, would go to the configured database (a developer's db.sqlite3 with the demo).
+    Whenever an integration test is collected and no test database was made, make one."""
+    made = connections[DEFAULT_DB_ALIAS].settings_dict["NAME"] != CONFIGURED_DATABASE
+    live = any(item.get_closest_marker("integration") for item in request.session.items)
+    if made or not live:
+        yield
+        return
+    with django_db_blocker.unblock():
+        old_config = setup_databases(verbosity=0, interactive=False, aliases={DEFAULT_DB_ALIAS})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(old_config, verbosity=0)
 
 
 @pytest.fixture(autouse=True, scope="session")
