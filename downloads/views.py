@@ -14,9 +14,9 @@ from django.views.decorators.http import require_safe
 
 from downloads.access import downloadable_file, downloadable_files
 from downloads.conf import app_settings
-from downloads.delivery import Delivery, deliver
+from downloads.delivery import deliver
 from downloads.downloadlog import log_denied, log_download, parse_file_id
-from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
+from downloads.faults import storage_failure_response
 from downloads.http.types import is_safe_inline
 from downloads.listing import listable_files
 from downloads.mediaurls import has_preview, is_thumbnail, media_url, media_urls
@@ -77,11 +77,10 @@ def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
     if stored is None:
         log_denied(request, [requested], delivery=app_settings().delivery)
         raise Http404("No file matches the given query.")
-    try:
-        delivery = deliver(request, stored)
-    except STORAGE_READ_ERRORS as error:
-        # Missing bytes or storage down: a clear 503 page, logged and flagged (faults.py).
-        delivery = Delivery.failed(storage_failure_response(request, stored, error))
+    # Missing bytes or storage down: a clear 503 page, logged and flagged (faults.py).
+    delivery = deliver(
+        request, stored, lambda error: storage_failure_response(request, stored, error)
+    )
     log_download(request, stored, delivery)
     return delivery.response
 

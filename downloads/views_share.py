@@ -23,12 +23,11 @@ from django.views.decorators.http import require_POST, require_safe
 from downloads.clientip import client_ip
 from downloads.conf import app_settings
 from downloads.csvexport import stamped_name
-from downloads.delivery import get_mode
-from downloads.delivery.decision import decide, settled_answer
+from downloads.delivery import send_decided
+from downloads.delivery.decision import decide
 from downloads.delivery.headers import apply_headers, generated_file_headers
-from downloads.delivery.sending import Delivery
 from downloads.downloadlog import ZIP_DELIVERY, log_denied, log_download
-from downloads.faults import STORAGE_READ_ERRORS, storage_failure_response
+from downloads.faults import storage_failure_response
 from downloads.models import ShareLink, StoredFile
 from downloads.selection import BadSelectionError, SelectionTooLargeError, files_within_limits
 from downloads.shareforms import ShareLinkForm
@@ -89,15 +88,13 @@ def _one_file(
             return _gone(request, link, Ended.USED_UP)
     elif not may_continue(link, now):
         return _gone(request, link, Ended.USED_UP)
-    if decision.settled:
-        delivery = settled_answer(decision)
-    else:
-        try:
-            delivery = get_mode()(request, decision)
-        except STORAGE_READ_ERRORS as error:
-            if counted:
-                give_back_download(link)
-            delivery = Delivery.failed(storage_failure_response(request, stored, error))
+
+    def storage_failed(error: BaseException) -> HttpResponseBase:
+        if counted:
+            give_back_download(link)
+        return storage_failure_response(request, stored, error)
+
+    delivery = send_decided(request, decision, storage_failed)
     log_download(request, stored, delivery, share_link=link)
     return delivery.response
 

@@ -276,9 +276,13 @@ def test_nginx_mode_itself_decides_once(
 # --- what each mode says it sends -------------------------------------------------------------
 
 
+def storage_must_not_fail(error):
+    pytest.fail(f"storage failed: {error!r}")
+
+
 def delivered(rf, stored, method="get", **headers):
     request = getattr(rf, method)("/", headers=headers)
-    done = deliver(request, stored)
+    done = deliver(request, stored, on_storage_error=storage_must_not_fail)
     if done.response.streaming:
         b"".join(done.response.streaming_content)  # as a server does, before it closes
     done.response.close()

@@ -6,6 +6,7 @@ together with what it sends (sending.py). No mode looks at permissions or decide
 again; the view never builds headers itself.
 """
 
+from collections.abc import Callable
 from functools import cache
 from importlib import import_module
 from typing import Any, Protocol
@@ -14,10 +15,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from downloads.conf import app_settings
 from downloads.delivery.decision import Decision, decide, settled_answer
 from downloads.delivery.sending import Delivery
+from downloads.faults import STORAGE_READ_ERRORS
 from downloads.models import StoredFile
 
 # DOWNLOADS_DELIVERY's values (the setting keeps its name "django" for the app's own sending).
@@ -32,12 +35,26 @@ class Mode(Protocol):
     def __call__(self, request: HttpRequest, decision: Decision) -> Delivery: ...
 
 
-def deliver(request: HttpRequest, stored: StoredFile) -> Delivery:
+# What a view answers when storage cannot give the bytes (missing, or down): each entry point
+# has its own page and its own bookkeeping (a share link gives its download back).
+StorageFailure = Callable[[BaseException], HttpResponseBase]
+
+
+def deliver(request: HttpRequest, stored: StoredFile, on_storage_error: StorageFailure) -> Delivery:
     """The answer to an already-authorised download, and what it sends."""
-    decision = decide(request, stored)
+    return send_decided(request, decide(request, stored), on_storage_error)
+
+
+def send_decided(
+    request: HttpRequest, decision: Decision, on_storage_error: StorageFailure
+) -> Delivery:
+    """The answer to a decision: settled without the bytes (304, 412, 416), or by the mode."""
     if decision.settled:
         return settled_answer(decision)
-    return get_mode()(request, decision)
+    try:
+        return get_mode()(request, decision)
+    except STORAGE_READ_ERRORS as error:
+        return Delivery.failed(on_storage_error(error))
 
 
 @cache
