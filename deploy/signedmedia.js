@@ -14,18 +14,20 @@
  * with a short body and never a byte of a file: a client learns nothing from trying.
  *
  * An accepted URL is answered like the checked download (downloads/delivery/headers.py):
- * 304 and 412 for its preconditions, 416 for a Range nothing of the file satisfies, decided
- * here with the app's rules (downloads/http/); the bytes, with Range and multipart ranges, are
- * sent by nginx's static module from an internal location (nginx.conf.template), which adds the
- * ETag and Last-Modified this script puts in $signed_media_* variables. A request with an
- * If-Match or If-Unmodified-Since that passed goes round once more without them (the static
- * module would check them against its own validators).
+ * 304 and 412 for its preconditions, 416 for a Range nothing of the file satisfies, and the
+ * ranges to send, merged and sorted, decided here with the app's rules (downloads/http/); the
+ * bytes, with Range and multipart ranges, are sent by nginx's static module from an internal
+ * location (nginx.conf.template), which adds the ETag and Last-Modified this script puts in
+ * $signed_media_* variables. A request nginx would answer otherwise as it came (an If-Match or
+ * If-Unmodified-Since that passed, which the static module would check against its own
+ * validators; ranges the app merges or sorts, which nginx sends as written) goes round once
+ * more as the decision: without those headers, with the ranges to send as its Range.
  *
  * From nginx.conf: $signed_media_keys (the hex keys, space-separated, from a file only nginx's
  * master reads), $signed_media_root (MEDIA_ROOT), $signed_media_prefix (the internal
  * locations' prefix), $signed_media_max_ranges (DOWNLOADS_MAX_RANGES). Written here for the
  * internal location and the access log: $signed_media_file, $signed_media_verdict,
- * $signed_media_etag, $signed_media_last_modified, $signed_media_csp.
+ * $signed_media_etag, $signed_media_last_modified, $signed_media_csp, $signed_media_range.
  */
 
 import fs from 'fs';
@@ -83,21 +85,26 @@ function serve(r) {
         return;
     }
 
-    if (present(r.headersIn['If-Match']) !== null
-        || present(r.headersIn['If-Unmodified-Since']) !== null) {
-        // They passed; nginx's static module would check them against its own validators.
-        r.variables.signed_media_verdict = 'relayed';
-        r.internalRedirect('@signed_media_unconditional');
-        return;
-    }
-    const route = r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)
-        ? rangeRoute(r.headersIn['Range'], media.n, Number(r.variables.signed_media_max_ranges))
-        : 'file';
-    if (route === 'unsatisfiable') {
+    const ranges = r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)
+        ? parseRange(r.headersIn['Range'], media.n, Number(r.variables.signed_media_max_ranges))
+        : null;
+    if (ranges === 'unsatisfiable') {
         r.variables.signed_media_verdict = '416';
         validatorHeaders(r, etag, lastModified);
         r.headersOut['Content-Range'] = 'bytes */' + media.n;
         plain(r, 416, 'Range Not Satisfiable\n', CACHE_CONTROL);
+        return;
+    }
+    if (present(r.headersIn['If-Match']) !== null
+        || present(r.headersIn['If-Unmodified-Since']) !== null
+        || (ranges !== null && !nginxAgrees(r.headersIn, ranges, media.n, etag, lastModified))) {
+        // Decided here, but nginx would answer the request as it came otherwise: it checks
+        // If-Match and If-Unmodified-Since against its own validators, and sends each range as
+        // written (unmerged, unsorted). So it comes round once more as the decision: none of
+        // those headers, and the ranges to send, merged and sorted, as its only Range.
+        r.variables.signed_media_verdict = 'relayed';
+        r.variables.signed_media_range = ranges === null ? '' : rangeHeader(ranges);
+        r.internalRedirect('@signed_media_decided');
         return;
     }
     r.variables.signed_media_verdict = 'served';
@@ -109,7 +116,8 @@ function serve(r) {
     r.headersOut['Cache-Control'] = CACHE_CONTROL;
     r.headersOut['Accept-Ranges'] = 'bytes';
     r.variables.signed_media_csp = media.d.startsWith('inline') ? INLINE_CSP : '';
-    r.internalRedirect(r.variables.signed_media_prefix + 'signed/' + route + '/' + media.k);
+    r.internalRedirect(r.variables.signed_media_prefix + (ranges === null ? 'signed/file/' : 'signed/ranges/')
+                       + media.k);
 }
 
 /* The signed fields of `token` if it holds under one of `keys` (hex, space-separated) and has
@@ -286,11 +294,8 @@ function entityTags(value) {
 }
 
 /* ------------------------------------------------------------------------------------------
- * Ranges, as downloads/http/ranges.py, and whether nginx's own Range parser reads the header
- * alike (downloads/delivery/nginx.py): 'ranges' when nginx may apply it, 'unsatisfiable' for
- * a 416, 'file' for the whole file (no Range, one to ignore, or one nginx would read otherwise:
- * overlapping or unsorted ranges, which the app merges; a whole file is a valid answer to any
- * Range, RFC 9110 §14.2).
+ * Ranges, as downloads/http/ranges.py: the ranges to send, sorted and merged, null for the
+ * whole file (no Range, one to ignore, too many range-specs), 'unsatisfiable' for a 416.
  */
 function ifRangeAllows(value, etag, modified) {
     if (value === undefined) {
@@ -304,24 +309,24 @@ function ifRangeAllows(value, etag, modified) {
     return httpTime(text) === modified;
 }
 
-function rangeRoute(header, size, maxRanges) {
+function parseRange(header, size, maxRanges) {
     if (!header) {
-        return 'file';
+        return null;
     }
     const value = stripOws(header);
     const equals = value.indexOf('=');
     if (equals < 0 || value.slice(0, equals).toLowerCase() !== 'bytes') {
-        return 'file';
+        return null;
     }
     const specs = value.slice(equals + 1).split(',').map(stripOws).filter(spec => spec !== '');
     if (specs.length === 0 || specs.length > maxRanges) {
-        return 'file';
+        return null;
     }
     const ranges = [];
     for (let i = 0; i < specs.length; i++) {
         const range = resolveRange(specs[i], size);
         if (range === 'malformed') {
-            return 'file';
+            return null;
         }
         if (range !== null) {
             ranges.push(range);
@@ -331,9 +336,9 @@ function rangeRoute(header, size, maxRanges) {
         return 'unsatisfiable';
     }
     if (size === 0) {
-        return 'file';
+        return null;
     }
-    return nginxReadsAlike(header, coalesce(ranges), size) ? 'ranges' : 'file';
+    return coalesce(ranges);
 }
 
 /* One range-spec as [first, last] inside the file, null when unsatisfiable, or 'malformed'. */
@@ -392,9 +397,20 @@ function coalesce(ranges) {
     return merged;
 }
 
-/* Whether nginx, applying `header` itself, sends exactly `ranges` in this order: it neither
- * merges nor sorts, allows no tabs or empty elements, and refuses numbers past 2^63. */
-function nginxReadsAlike(header, ranges, size) {
+/* Whether nginx, handed the request as it came, sends exactly `ranges` in this order, as
+ * downloads/delivery/nginx.py asks before it lets nginx apply a Range: an If-Range nginx reads
+ * as the app does (its own check runs against the ETag and Last-Modified the location adds),
+ * and a Range nginx parses alike (it neither merges nor sorts, allows no tabs or empty
+ * elements, and refuses numbers past 2^63). */
+function nginxAgrees(headers, ranges, size, etag, lastModified) {
+    const ifRange = headers['If-Range'];
+    if (ifRange !== undefined) {
+        const bare = ifRange.replace(/^ +| +$/g, '');
+        if (bare !== etag && bare !== lastModified) {
+            return false;
+        }
+    }
+    const header = headers['Range'];
     if (header.indexOf('\t') >= 0) {
         return false;
     }
@@ -416,6 +432,11 @@ function nginxReadsAlike(header, ranges, size) {
     }
     return picked.length === ranges.length
         && picked.every((range, i) => range[0] === ranges[i][0] && range[1] === ranges[i][1]);
+}
+
+/* The Range header that asks nginx for exactly `ranges` (sorted, merged, inside the file). */
+function rangeHeader(ranges) {
+    return 'bytes=' + ranges.map(range => range[0] + '-' + range[1]).join(',');
 }
 
 /* ------------------------------------------------------------------------------------------
