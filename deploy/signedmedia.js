@@ -52,13 +52,25 @@ function serve(r) {
         return;
     }
     const media = verified(r.uri.startsWith(URL_PREFIX) ? r.uri.slice(URL_PREFIX.length) : '',
-                           r.variables.signed_media_keys, Math.floor(Date.now() / 1000));
+                           r.variables.signed_media_keys);
     if (typeof media === 'string') {
         refuse(r, media);
         return;
     }
     // Logged only once the signature holds: before that the id is whatever a client wrote.
     r.variables.signed_media_file = media.f;
+    if (Math.floor(Date.now() / 1000) >= media.x) {
+        refuse(r, 'expired');
+        return;
+    }
+    // A key is signed, but a path is never trusted: segments of a safe alphabet, none starting
+    // with a dot (so no "." or ".."), no leading or doubled slash. The app's keys are
+    // files/<xx>/<hex>.
+    if (media.k.length > MAX_KEY_LENGTH
+        || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/.test(media.k)) {
+        refuse(r, 'unsafe-key');
+        return;
+    }
     let stat;
     try {
         stat = fs.statSync(r.variables.signed_media_root + '/' + media.k);
@@ -120,9 +132,9 @@ function serve(r) {
                        + media.k);
 }
 
-/* The signed fields of `token` if it holds under one of `keys` (hex, space-separated) and has
- * not expired at `now`; else the reason it is refused, as a string. */
-function verified(token, keys, now) {
+/* The signed fields of `token` if it holds under one of `keys` (hex, space-separated); else
+ * the reason it is refused, as a string. Its expiry and its key are the caller's to check. */
+function verified(token, keys) {
     // The same bounds as the app's checker, before anything is decoded.
     const match = /^([A-Za-z0-9_-]{1,6144})\.([A-Za-z0-9_-]{43})$/.exec(token);
     if (match === null) {
@@ -143,16 +155,6 @@ function verified(token, keys, now) {
     const media = decoded(payload);
     if (media === null) {
         return 'undecodable';
-    }
-    // A key is signed, but a path is never trusted: segments of a safe alphabet, none starting
-    // with a dot (so no "." or ".."), no leading or doubled slash. The app's keys are
-    // files/<xx>/<hex>.
-    if (media.k.length > MAX_KEY_LENGTH
-        || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/.test(media.k)) {
-        return 'unsafe-key';
-    }
-    if (now >= media.x) {
-        return 'expired';
     }
     return media;
 }
