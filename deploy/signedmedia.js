@@ -25,8 +25,9 @@
  *
  * From nginx.conf: $signed_media_keys (the hex keys, space-separated, from a file only nginx's
  * master reads), $signed_media_root (MEDIA_ROOT), $signed_media_prefix (the internal
- * locations' prefix), $signed_media_max_ranges (DOWNLOADS_MAX_RANGES). Written here for the
- * internal location and the access log: $signed_media_file, $signed_media_verdict,
+ * locations' prefix), $signed_media_max_ranges (DOWNLOADS_MAX_RANGES),
+ * $signed_media_conditional (empty when no precondition or Range header came). Written here
+ * for the internal locations and the access log: $signed_media_file, $signed_media_verdict,
  * $signed_media_etag, $signed_media_last_modified, $signed_media_csp, $signed_media_range.
  */
 
@@ -85,37 +86,43 @@ function serve(r) {
     const lastModified = httpDate(media.m);
     r.variables.signed_media_etag = etag;
     r.variables.signed_media_last_modified = lastModified;
-    const settled = preconditionStatus(r.headersIn, etag, media.m);
-    if (settled !== null) {
-        r.variables.signed_media_verdict = String(settled);
-        validatorHeaders(r, etag, lastModified);
-        r.status = settled;
-        r.sendHeader();
-        r.finish();
-        return;
-    }
+    // Most requests carry no precondition and no Range: nginx says so in one variable (a map
+    // over those headers), where reading each header here costs about half a microsecond.
+    let ranges = null;
+    if (r.variables.signed_media_conditional !== '') {
+        const settled = preconditionStatus(r.headersIn, etag, media.m);
+        if (settled !== null) {
+            r.variables.signed_media_verdict = String(settled);
+            validatorHeaders(r, etag, lastModified);
+            r.status = settled;
+            r.sendHeader();
+            r.finish();
+            return;
+        }
 
-    const ranges = r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)
-        ? parseRange(r.headersIn['Range'], media.n, Number(r.variables.signed_media_max_ranges))
-        : null;
-    if (ranges === 'unsatisfiable') {
-        r.variables.signed_media_verdict = '416';
-        validatorHeaders(r, etag, lastModified);
-        r.headersOut['Content-Range'] = 'bytes */' + media.n;
-        plain(r, 416, 'Range Not Satisfiable\n', CACHE_CONTROL);
-        return;
-    }
-    if (present(r.headersIn['If-Match']) !== null
-        || present(r.headersIn['If-Unmodified-Since']) !== null
-        || (ranges !== null && !nginxAgrees(r.headersIn, ranges, media.n, etag, lastModified))) {
-        // Decided here, but nginx would answer the request as it came otherwise: it checks
-        // If-Match and If-Unmodified-Since against its own validators, and sends each range as
-        // written (unmerged, unsorted). So it comes round once more as the decision: none of
-        // those headers, and the ranges to send, merged and sorted, as its only Range.
-        r.variables.signed_media_verdict = 'relayed';
-        r.variables.signed_media_range = ranges === null ? '' : rangeHeader(ranges);
-        r.internalRedirect('@signed_media_decided');
-        return;
+        if (r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)) {
+            ranges = parseRange(r.headersIn['Range'], media.n,
+                                Number(r.variables.signed_media_max_ranges));
+        }
+        if (ranges === 'unsatisfiable') {
+            r.variables.signed_media_verdict = '416';
+            validatorHeaders(r, etag, lastModified);
+            r.headersOut['Content-Range'] = 'bytes */' + media.n;
+            plain(r, 416, 'Range Not Satisfiable\n', CACHE_CONTROL);
+            return;
+        }
+        if (present(r.headersIn['If-Match']) !== null
+            || present(r.headersIn['If-Unmodified-Since']) !== null
+            || (ranges !== null && !nginxAgrees(r.headersIn, ranges, media.n, etag, lastModified))) {
+            // Decided here, but nginx would answer the request as it came otherwise: it checks
+            // If-Match and If-Unmodified-Since against its own validators, and sends each range as
+            // written (unmerged, unsorted). So it comes round once more as the decision: none of
+            // those headers, and the ranges to send, merged and sorted, as its only Range.
+            r.variables.signed_media_verdict = 'relayed';
+            r.variables.signed_media_range = ranges === null ? '' : rangeHeader(ranges);
+            r.internalRedirect('@signed_media_decided');
+            return;
+        }
     }
     r.variables.signed_media_verdict = 'served';
     // Content-Type and these headers survive the internal redirect (as an X-Accel-Redirect's
@@ -126,8 +133,8 @@ function serve(r) {
     r.headersOut['Cache-Control'] = CACHE_CONTROL;
     r.headersOut['Accept-Ranges'] = 'bytes';
     r.variables.signed_media_csp = media.d.startsWith('inline') ? INLINE_CSP : '';
-    r.internalRedirect(r.variables.signed_media_prefix + (ranges === null ? 'signed/file/' : 'signed/ranges/')
-                       + media.k);
+    r.internalRedirect(r.variables.signed_media_prefix
+                       + (ranges === null ? 'signed/file/' : 'signed/ranges/') + media.k);
 }
 
 /* The signed fields of `token` if it holds under one of `keys` (hex, space-separated); else
