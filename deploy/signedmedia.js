@@ -14,18 +14,21 @@
  * with a short body and never a byte of a file: a client learns nothing from trying.
  *
  * An accepted URL is answered like the checked download (downloads/delivery/headers.py):
- * 304 and 412 for its preconditions, 416 for a Range nothing of the file satisfies, decided
- * here with the app's rules (downloads/http/); the bytes, with Range and multipart ranges, are
- * sent by nginx's static module from an internal location (nginx.conf.template), which adds the
- * ETag and Last-Modified this script puts in $signed_media_* variables. A request with an
- * If-Match or If-Unmodified-Since that passed goes round once more without them (the static
- * module would check them against its own validators).
+ * 304 and 412 for its preconditions, 416 for a Range nothing of the file satisfies, and the
+ * ranges to send, merged and sorted, decided here with the app's rules (downloads/http/); the
+ * bytes, with Range and multipart ranges, are sent by nginx's static module from an internal
+ * location (nginx.conf.template), which adds the ETag and Last-Modified this script puts in
+ * $signed_media_* variables. A request nginx would answer otherwise as it came (an If-Match or
+ * If-Unmodified-Since that passed, which the static module would check against its own
+ * validators; ranges the app merges or sorts, which nginx sends as written) goes round once
+ * more as the decision: without those headers, with the ranges to send as its Range.
  *
  * From nginx.conf: $signed_media_keys (the hex keys, space-separated, from a file only nginx's
  * master reads), $signed_media_root (MEDIA_ROOT), $signed_media_prefix (the internal
- * locations' prefix), $signed_media_max_ranges (DOWNLOADS_MAX_RANGES). Written here for the
- * internal location and the access log: $signed_media_file, $signed_media_verdict,
- * $signed_media_etag, $signed_media_last_modified, $signed_media_csp.
+ * locations' prefix), $signed_media_max_ranges (DOWNLOADS_MAX_RANGES),
+ * $signed_media_conditional (empty when no precondition or Range header came). Written here
+ * for the internal locations and the access log: $signed_media_file, $signed_media_verdict,
+ * $signed_media_etag, $signed_media_last_modified, $signed_media_csp, $signed_media_range.
  */
 
 import fs from 'fs';
@@ -36,13 +39,15 @@ import crypto from 'crypto';
 // file (bench/signed_nginx.py). Patterns are literals where they are used.
 const URL_PREFIX = '/m/';
 const FIELD_COUNT = 8;
+// The app's bounds on a token (downloads/signedmedia.py).
+const MAX_PAYLOAD = 6144;
+const SIGNATURE_LENGTH = 43;
 const MAX_KEY_LENGTH = 1024;
 const INLINE_CSP = 'sandbox';
 const CACHE_CONTROL = 'private, no-cache';
 const REFUSED_BODY = 'This media link is not valid or has expired.\n';
 
 function serve(r) {
-    r.variables.signed_media_file = '-';
     if (r.method !== 'GET' && r.method !== 'HEAD') {
         r.variables.signed_media_verdict = 'method';
         r.headersOut['Allow'] = 'GET, HEAD';
@@ -50,13 +55,21 @@ function serve(r) {
         return;
     }
     const media = verified(r.uri.startsWith(URL_PREFIX) ? r.uri.slice(URL_PREFIX.length) : '',
-                           r.variables.signed_media_keys, Math.floor(Date.now() / 1000));
+                           r.variables.signed_media_keys);
     if (typeof media === 'string') {
         refuse(r, media);
         return;
     }
     // Logged only once the signature holds: before that the id is whatever a client wrote.
     r.variables.signed_media_file = media.f;
+    if (Math.floor(Date.now() / 1000) >= media.x) {
+        refuse(r, 'expired');
+        return;
+    }
+    if (!media.safeKey) {
+        refuse(r, 'unsafe-key');
+        return;
+    }
     let stat;
     try {
         stat = fs.statSync(r.variables.signed_media_root + '/' + media.k);
@@ -73,32 +86,43 @@ function serve(r) {
     const lastModified = httpDate(media.m);
     r.variables.signed_media_etag = etag;
     r.variables.signed_media_last_modified = lastModified;
-    const settled = preconditionStatus(r.headersIn, etag, media.m);
-    if (settled !== null) {
-        r.variables.signed_media_verdict = String(settled);
-        validatorHeaders(r, etag, lastModified);
-        r.status = settled;
-        r.sendHeader();
-        r.finish();
-        return;
-    }
+    // Most requests carry no precondition and no Range: nginx says so in one variable (a map
+    // over those headers), where reading each header here costs about half a microsecond.
+    let ranges = null;
+    if (r.variables.signed_media_conditional !== '') {
+        const settled = preconditionStatus(r.headersIn, etag, media.m);
+        if (settled !== null) {
+            r.variables.signed_media_verdict = String(settled);
+            validatorHeaders(r, etag, lastModified);
+            r.status = settled;
+            r.sendHeader();
+            r.finish();
+            return;
+        }
 
-    if (present(r.headersIn['If-Match']) !== null
-        || present(r.headersIn['If-Unmodified-Since']) !== null) {
-        // They passed; nginx's static module would check them against its own validators.
-        r.variables.signed_media_verdict = 'relayed';
-        r.internalRedirect('@signed_media_unconditional');
-        return;
-    }
-    const route = r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)
-        ? rangeRoute(r.headersIn['Range'], media.n, Number(r.variables.signed_media_max_ranges))
-        : 'file';
-    if (route === 'unsatisfiable') {
-        r.variables.signed_media_verdict = '416';
-        validatorHeaders(r, etag, lastModified);
-        r.headersOut['Content-Range'] = 'bytes */' + media.n;
-        plain(r, 416, 'Range Not Satisfiable\n', CACHE_CONTROL);
-        return;
+        if (r.method === 'GET' && ifRangeAllows(r.headersIn['If-Range'], etag, media.m)) {
+            ranges = parseRange(r.headersIn['Range'], media.n,
+                                Number(r.variables.signed_media_max_ranges));
+        }
+        if (ranges === 'unsatisfiable') {
+            r.variables.signed_media_verdict = '416';
+            validatorHeaders(r, etag, lastModified);
+            r.headersOut['Content-Range'] = 'bytes */' + media.n;
+            plain(r, 416, 'Range Not Satisfiable\n', CACHE_CONTROL);
+            return;
+        }
+        if (present(r.headersIn['If-Match']) !== null
+            || present(r.headersIn['If-Unmodified-Since']) !== null
+            || (ranges !== null && !nginxAgrees(r.headersIn, ranges, media.n, etag, lastModified))) {
+            // Decided here, but nginx would answer the request as it came otherwise: it checks
+            // If-Match and If-Unmodified-Since against its own validators, and sends each range as
+            // written (unmerged, unsorted). So it comes round once more as the decision: none of
+            // those headers, and the ranges to send, merged and sorted, as its only Range.
+            r.variables.signed_media_verdict = 'relayed';
+            r.variables.signed_media_range = ranges === null ? '' : rangeHeader(ranges);
+            r.internalRedirect('@signed_media_decided');
+            return;
+        }
     }
     r.variables.signed_media_verdict = 'served';
     // Content-Type and these headers survive the internal redirect (as an X-Accel-Redirect's
@@ -109,19 +133,23 @@ function serve(r) {
     r.headersOut['Cache-Control'] = CACHE_CONTROL;
     r.headersOut['Accept-Ranges'] = 'bytes';
     r.variables.signed_media_csp = media.d.startsWith('inline') ? INLINE_CSP : '';
-    r.internalRedirect(r.variables.signed_media_prefix + 'signed/' + route + '/' + media.k);
+    r.internalRedirect(r.variables.signed_media_prefix
+                       + (ranges === null ? 'signed/file/' : 'signed/ranges/') + media.k);
 }
 
-/* The signed fields of `token` if it holds under one of `keys` (hex, space-separated) and has
- * not expired at `now`; else the reason it is refused, as a string. */
-function verified(token, keys, now) {
-    // The same bounds as the app's checker, before anything is decoded.
-    const match = /^([A-Za-z0-9_-]{1,6144})\.([A-Za-z0-9_-]{43})$/.exec(token);
-    if (match === null) {
+/* The signed fields of `token` if it holds under one of `keys` (hex, space-separated); else
+ * the reason it is refused, as a string. Its expiry and its key are the caller's to check. */
+function verified(token, keys) {
+    // The bounds first, before anything is hashed or decoded: a payload of at most MAX_PAYLOAD
+    // characters, a dot, a signature of 43. The grammar of each is not checked here: only a
+    // payload and a signature this app made pass the signature check, and a regular
+    // expression over the whole token cost more than a microsecond of every answer.
+    const dot = token.length - SIGNATURE_LENGTH - 1;
+    if (dot < 1 || dot > MAX_PAYLOAD || token.charCodeAt(dot) !== 46) {  // '.'
         return 'malformed';
     }
-    const payload = match[1];
-    const signature = match[2];
+    const payload = token.slice(0, dot);
+    const signature = token.slice(dot + 1);
     const hexKeys = (keys || '').split(' ');
     let signed = false;
     for (let i = 0; i < hexKeys.length; i++) {
@@ -130,21 +158,12 @@ function verified(token, keys, now) {
         }
     }
     if (!signed) {
-        return 'signature';
+        // Only a refused URL pays for the grammar, to say why (as the app's checker).
+        return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) ? 'signature' : 'malformed';
     }
     const media = decoded(payload);
     if (media === null) {
         return 'undecodable';
-    }
-    // A key is signed, but a path is never trusted: segments of a safe alphabet, none starting
-    // with a dot (so no "." or ".."), no leading or doubled slash. The app's keys are
-    // files/<xx>/<hex>.
-    if (media.k.length > MAX_KEY_LENGTH
-        || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/.test(media.k)) {
-        return 'unsafe-key';
-    }
-    if (now >= media.x) {
-        return 'expired';
     }
     return media;
 }
@@ -152,7 +171,9 @@ function verified(token, keys, now) {
 /* Whether `signature` is the payload's, compared in constant time by comparing HMACs of the
  * two (the "double HMAC" comparison): how long === takes on those says nothing a client can
  * use, as it cannot choose what they start with. A loop over the characters would do the same
- * in njs's interpreter at a third of the requests/s of a small file. */
+ * in njs's interpreter at a third of the requests/s of a small file, and WebCrypto's
+ * crypto.subtle (its HMAC verify compares with memcmp) took longer through its promises than
+ * these three (bench/njs_costs.py). */
 function sameSignature(key, payload, signature) {
     const expected = crypto.createHmac('sha256', key).update(payload).digest('base64url');
     return crypto.createHmac('sha256', key).update(expected).digest('base64url')
@@ -160,23 +181,40 @@ function sameSignature(key, payload, signature) {
 }
 
 /* The payload's fields, or null if it is not the format (only a payload signed with a media
- * key gets here: a failure is a bug or a leaked key, refused all the same). */
+ * key gets here: a failure is a bug or a leaked key, refused all the same). `safeKey` is
+ * added: whether its storage key is a plain relative path. */
 function decoded(payload) {
     let fields;
     try {
-        fields = JSON.parse(Buffer.from(payload, 'base64url').toString());
+        // String.bytesFrom (njs before 0.8) decodes to a byte string; a Buffer's toString()
+        // took five times as long. The payload is ASCII JSON (the app encodes with
+        // ensure_ascii), so both give the same text.
+        fields = JSON.parse(typeof String.bytesFrom === 'function'
+            ? String.bytesFrom(payload, 'base64url')
+            : Buffer.from(payload, 'base64url').toString());
     } catch (e) {
         return null;
     }
     if (fields === null || typeof fields !== 'object' || Array.isArray(fields)
         || Object.keys(fields).length !== FIELD_COUNT
         || !count(fields.m) || !count(fields.n) || !count(fields.x)
-        || typeof fields.k !== 'string'
-        // What goes into headers and the log: printable ASCII only (no CR or LF).
-        || typeof fields.d !== 'string' || !/^[\x20-\x7e]*$/.test(fields.d)
-        || typeof fields.t !== 'string' || !/^[\x20-\x7e]+$/.test(fields.t)
-        || typeof fields.f !== 'string' || !/^[0-9a-f-]{36}$/.test(fields.f)
-        || typeof fields.h !== 'string' || !/^[0-9a-f]{64}$/.test(fields.h)) {
+        || typeof fields.f !== 'string' || typeof fields.h !== 'string'
+        || typeof fields.t !== 'string' || typeof fields.d !== 'string'
+        || typeof fields.k !== 'string') {
+        return null;
+    }
+    // One pattern over the strings joined by newlines, which none may hold: each call of a
+    // regular expression costs about a microsecond, whatever it matches. The file id; the
+    // SHA-256; the type and disposition, which go into headers, printable ASCII only (no CR or
+    // LF); then the storage key: signed, but a path is never trusted, so segments of a safe
+    // alphabet, none starting with a dot (no "." or ".."), no leading or doubled slash (the
+    // app's keys are files/<xx>/<hex>).
+    const strings = fields.f + '\n' + fields.h + '\n' + fields.t + '\n' + fields.d + '\n';
+    fields.safeKey = fields.k.length <= MAX_KEY_LENGTH
+        && /^[0-9a-f-]{36}\n[0-9a-f]{64}\n[\x20-\x7e]+\n[\x20-\x7e]*\n[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/
+            .test(strings + fields.k);
+    if (!fields.safeKey
+        && !/^[0-9a-f-]{36}\n[0-9a-f]{64}\n[\x20-\x7e]+\n[\x20-\x7e]*\n$/.test(strings)) {
         return null;
     }
     return fields;
@@ -286,11 +324,8 @@ function entityTags(value) {
 }
 
 /* ------------------------------------------------------------------------------------------
- * Ranges, as downloads/http/ranges.py, and whether nginx's own Range parser reads the header
- * alike (downloads/delivery/nginx.py): 'ranges' when nginx may apply it, 'unsatisfiable' for
- * a 416, 'file' for the whole file (no Range, one to ignore, or one nginx would read otherwise:
- * overlapping or unsorted ranges, which the app merges; a whole file is a valid answer to any
- * Range, RFC 9110 §14.2).
+ * Ranges, as downloads/http/ranges.py: the ranges to send, sorted and merged, null for the
+ * whole file (no Range, one to ignore, too many range-specs), 'unsatisfiable' for a 416.
  */
 function ifRangeAllows(value, etag, modified) {
     if (value === undefined) {
@@ -304,24 +339,24 @@ function ifRangeAllows(value, etag, modified) {
     return httpTime(text) === modified;
 }
 
-function rangeRoute(header, size, maxRanges) {
+function parseRange(header, size, maxRanges) {
     if (!header) {
-        return 'file';
+        return null;
     }
     const value = stripOws(header);
     const equals = value.indexOf('=');
     if (equals < 0 || value.slice(0, equals).toLowerCase() !== 'bytes') {
-        return 'file';
+        return null;
     }
     const specs = value.slice(equals + 1).split(',').map(stripOws).filter(spec => spec !== '');
     if (specs.length === 0 || specs.length > maxRanges) {
-        return 'file';
+        return null;
     }
     const ranges = [];
     for (let i = 0; i < specs.length; i++) {
         const range = resolveRange(specs[i], size);
         if (range === 'malformed') {
-            return 'file';
+            return null;
         }
         if (range !== null) {
             ranges.push(range);
@@ -331,9 +366,9 @@ function rangeRoute(header, size, maxRanges) {
         return 'unsatisfiable';
     }
     if (size === 0) {
-        return 'file';
+        return null;
     }
-    return nginxReadsAlike(header, coalesce(ranges), size) ? 'ranges' : 'file';
+    return coalesce(ranges);
 }
 
 /* One range-spec as [first, last] inside the file, null when unsatisfiable, or 'malformed'. */
@@ -392,9 +427,20 @@ function coalesce(ranges) {
     return merged;
 }
 
-/* Whether nginx, applying `header` itself, sends exactly `ranges` in this order: it neither
- * merges nor sorts, allows no tabs or empty elements, and refuses numbers past 2^63. */
-function nginxReadsAlike(header, ranges, size) {
+/* Whether nginx, handed the request as it came, sends exactly `ranges` in this order, as
+ * downloads/delivery/nginx.py asks before it lets nginx apply a Range: an If-Range nginx reads
+ * as the app does (its own check runs against the ETag and Last-Modified the location adds),
+ * and a Range nginx parses alike (it neither merges nor sorts, allows no tabs or empty
+ * elements, and refuses numbers past 2^63). */
+function nginxAgrees(headers, ranges, size, etag, lastModified) {
+    const ifRange = headers['If-Range'];
+    if (ifRange !== undefined) {
+        const bare = ifRange.replace(/^ +| +$/g, '');
+        if (bare !== etag && bare !== lastModified) {
+            return false;
+        }
+    }
+    const header = headers['Range'];
     if (header.indexOf('\t') >= 0) {
         return false;
     }
@@ -416,6 +462,11 @@ function nginxReadsAlike(header, ranges, size) {
     }
     return picked.length === ranges.length
         && picked.every((range, i) => range[0] === ranges[i][0] && range[1] === ranges[i][1]);
+}
+
+/* The Range header that asks nginx for exactly `ranges` (sorted, merged, inside the file). */
+function rangeHeader(ranges) {
+    return 'bytes=' + ranges.map(range => range[0] + '-' + range[1]).join(',');
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -61,9 +61,25 @@ _TOKEN = re.compile(
 _FIELDS = {"f": str, "k": str, "h": str, "n": int, "t": str, "d": str, "m": int, "x": int}
 
 
+# Why a URL is refused, as logged (views_media.py; nginx's `verdict` uses the same words where
+# it checks the same thing, docs/deploy.md). Never the URL or its signature: until it expires, a
+# URL opens its file.
+MALFORMED = "malformed"  # not the shape of a token: nothing was decoded
+BAD_SIGNATURE = "signature"  # no media key signed it: tampered, forged or another secret's
+UNDECODABLE = "undecodable"  # signed, yet not this format (a bug or a leaked key)
+EXPIRED = "expired"
+
+
 class Refused(Exception):
     """A signed URL that must not be served: malformed, tampered, foreign or expired. Every
-    reason gets the same answer (403): a client learns nothing from trying."""
+    reason gets the same answer (403): a client learns nothing from trying. `reason` is one of
+    the words above, and `file_id` the file's once the signature holds, for the server's log
+    only."""
+
+    def __init__(self, reason: str, detail: str = "", *, file_id: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.file_id = file_id
 
 
 @dataclass(frozen=True)
@@ -135,15 +151,15 @@ def verify(token: str, now: int, keys: Iterable[bytes] | None = None) -> SignedM
     holds under one of `keys` and it has not expired at `now` (Unix seconds); else Refused."""
     match = _TOKEN.fullmatch(token)
     if match is None:
-        raise Refused("malformed")
+        raise Refused(MALFORMED)
     payload, signature = match["payload"], match["signature"]
     if not any(
         hmac.compare_digest(_signature(key, payload), signature) for key in keys or media_keys()
     ):
-        raise Refused("bad signature")
+        raise Refused(BAD_SIGNATURE)
     media = _decode(payload)
     if now >= media.expires:
-        raise Refused("expired")
+        raise Refused(EXPIRED, file_id=media.file_id)
     return media
 
 
@@ -157,13 +173,13 @@ def _decode(payload: str) -> SignedMedia:
     try:
         fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (binascii.Error, ValueError) as error:
-        raise Refused("undecodable payload") from error
+        raise Refused(UNDECODABLE, "not base64 JSON") from error
     if not isinstance(fields, dict) or set(fields) != set(_FIELDS):
-        raise Refused("unexpected fields")
+        raise Refused(UNDECODABLE, "unexpected fields")
     for name, kind in _FIELDS.items():
         # bool is an int to isinstance: refuse it as the JSON it is not meant to be.
         if not isinstance(fields[name], kind) or isinstance(fields[name], bool):
-            raise Refused(f"field {name} is not a {kind.__name__}")
+            raise Refused(UNDECODABLE, f"field {name} is not a {kind.__name__}")
     return SignedMedia(
         file_id=fields["f"],
         storage_key=fields["k"],

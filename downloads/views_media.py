@@ -5,9 +5,10 @@ The page that embedded the URL ran the access policy when it was rendered; here 
 again: no session, no user, no access query. The signature and the expiry are checked first,
 then the file's row is fetched by id (one query) and must still hold the very bytes the URL was
 signed for (same storage key, same SHA-256): a file deleted or replaced since ends its URLs.
-Every refusal is the same short 403, never a byte. Then the download goes out as any other
-(delivery/: one decision, Range, multipart, If-Range, HEAD, 304), with the type and disposition
-the URL was signed for. The download log has the URL's issue (who, which file, until when), not
+Every refusal is the same short 403, never a byte, and one WARNING line with its reason (never
+the URL), never a database row. Then the download goes out as any other (delivery/: one
+decision, Range, multipart, If-Range, HEAD, 304), with the type and disposition the URL was
+signed for. The download log has the URL's issue (who, which file, until when), not
 each answer to it.
 
 In nginx mode the rendered nginx answers /m/ itself (deploy/); this view serves it when the app
@@ -15,25 +16,31 @@ is reached directly (`make run`), handing the bytes to nginx by X-Accel-Redirect
 in front.
 """
 
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.response import HttpResponseBase
-from django.views.decorators.http import require_safe
 
+from downloads.clientip import client_ip
 from downloads.delivery import send_decided
 from downloads.delivery.decision import decide
 from downloads.delivery.headers import INLINE_CSP, file_headers
 from downloads.faults import RETRY_AFTER_SECONDS, report_read_failure
 from downloads.models import StoredFile
 from downloads.prepared import PreparedQuery
-from downloads.signedmedia import Refused, SignedMedia, verify
+from downloads.signedmedia import UNDECODABLE, Refused, SignedMedia, verify
 
-logger = logging.getLogger(__name__)
+# Each refused URL, at WARNING, with the reason (signedmedia.py's words and the two below).
+refusals = logging.getLogger("downloads.signed_media")
+UNKNOWN_FILE = "unknown-file"  # no file with the signed id: deleted since
+REPLACED = "replaced"  # the file has other bytes now (another key or hash)
 
 # The one query, compiled to SQL once (downloads/prepared.py): building it through the ORM on
 # every request cost about as much CPU as the rest of the view.
@@ -52,18 +59,45 @@ REFUSED_BODY = b"This media link has expired or is not valid. Reload the page it
 UNAVAILABLE_BODY = b"This file cannot be read from storage right now. Try again later.\n"
 
 
+def _path_never_logged(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Django logs every 4xx and 5xx answer with its path (the `django.request` logger), and
+    here the path is the URL: a 412, 416, 405 or 503 may answer one that still opens its file.
+    This view logs its refusals itself, without the URL; a 503's cause is logged by faults.py."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        # The flag Django's log_response() checks so that an answer is logged once.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+
+    return wrapper
+
+
 # Never in a request-wide transaction: the view only reads, and its log row must not wait on one.
 @transaction.non_atomic_requests
 @login_not_required
-@require_safe
+@_path_never_logged
 def signed_media(request: HttpRequest, token: str) -> HttpResponseBase:
+    if request.method not in ("GET", "HEAD"):
+        # As require_safe, which would log the path (the URL) as it answers.
+        refusals.warning(
+            "signed media URL refused: reason=method file=- client=%s", client_ip(request) or "-"
+        )
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     try:
         media = verify(token, int(time.time()))
-    except Refused as why:
-        logger.debug("signed media URL refused: %s", why)
-        return _plain(FORBIDDEN, REFUSED_BODY)
-    stored = _signed_file(media)
-    if stored is None:
+        stored = _signed_file(media)
+    except Refused as refused:
+        # A line per refusal, never a database row: anyone can send these, as fast as they
+        # like. The file is named only once the signature holds (else it is whatever the
+        # client wrote); never the URL or its signature.
+        refusals.warning(
+            "signed media URL refused: reason=%s file=%s client=%s",
+            refused.reason,
+            refused.file_id or "-",
+            client_ip(request) or "-",
+        )
         return _plain(FORBIDDEN, REFUSED_BODY)
     decision = decide(request, stored, headers=_signed_headers(stored, media))
 
@@ -81,15 +115,18 @@ def signed_media(request: HttpRequest, token: str) -> HttpResponseBase:
     return delivery.response
 
 
-def _signed_file(media: SignedMedia) -> StoredFile | None:
-    """The file the URL was signed for, if its row still holds those very bytes."""
+def _signed_file(media: SignedMedia) -> StoredFile:
+    """The file the URL was signed for, if its row still holds those very bytes; else Refused."""
     try:
         file_id = uuid.UUID(media.file_id)
-    except ValueError:
-        return None  # only a payload this app signed gets here: a bug, refused all the same
+    except ValueError as error:
+        # Only a payload this app signed gets here: a bug, refused all the same.
+        raise Refused(UNDECODABLE, "file id") from error
     stored = _FILE_BY_ID.first(None, file_id=file_id)
-    if stored is None or stored.file.name != media.storage_key or stored.sha256 != media.sha256:
-        return None
+    if stored is None:
+        raise Refused(UNKNOWN_FILE, file_id=media.file_id)
+    if stored.file.name != media.storage_key or stored.sha256 != media.sha256:
+        raise Refused(REPLACED, file_id=media.file_id)
     return stored
 
 

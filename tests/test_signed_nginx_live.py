@@ -8,6 +8,8 @@ known-answer vector and the proof that the app is never asked.
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -23,6 +25,7 @@ from downloads.models import StoredFile
 from downloads.signedmedia import SignedMedia, media_key, sign, signed_for
 from tests.contract_cases import BODY, SIZE, parse_multipart
 from tests.livefiles import Live
+from tests.servers import SECRET_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -108,12 +111,13 @@ def test_several_ranges_are_one_multipart_answer(live: Live):
     assert signed.headers["ETag"] == live.files.data.etag
 
 
-def test_ranges_nginx_would_read_otherwise_get_the_whole_file(live: Live):
-    # Overlapping ranges: the app merges them, nginx would send them twice. A whole file is a
-    # valid answer to any Range (RFC 9110 §14.2), and never a wrong one.
-    signed = fetch(url_for(live, live.files.data), Range="bytes=0-99,50-149")
-    assert signed.status_code == 200
-    assert signed.content == BODY
+def test_ranges_nginx_would_read_otherwise_are_merged_as_the_app_merges_them(live: Live):
+    # Overlapping ranges: nginx would send them twice; the app merges them into one, and so
+    # does /m/ (test_signed_ranges_live.py holds the whole table).
+    signed = fetch(url_for(live, live.files.data), Range="bytes=50-149,0-99")
+    assert signed.status_code == 206
+    assert signed.headers["Content-Range"] == f"bytes 0-149/{SIZE}"
+    assert signed.content == BODY[:150]
 
 
 @pytest.mark.parametrize("header", ["bytes=10240-", "bytes=-0"])
@@ -296,20 +300,30 @@ def test_methods_other_than_get_and_head_are_405(live: Live):
 # --- What nginx's access log records --------------------------------------------------------
 
 
+def signed_lines(live: Live, before: int, count: int) -> list[str]:
+    """The access log's signed-media lines after its first `before` lines, once there are
+    `count` of them: nginx writes a line after its answer has gone, so the last may come a
+    moment after it."""
+    log = live.stack.nginx.run_dir / "access.log"
+    deadline = time.monotonic() + 5  # written, not timed
+    while True:
+        lines = [line for line in log.read_text().splitlines()[before:] if " signed-media " in line]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+def log_length(live: Live) -> int:
+    return (live.stack.nginx.run_dir / "access.log").read_text().count("\n")
+
+
 def test_the_access_log_records_what_was_served_and_refused(live: Live):
     stored = live.files.data
-    log = live.stack.nginx.run_dir / "access.log"
-    before = log.read_text().count("\n")
+    before = log_length(live)
     fetch(url_for(live, stored), Range="bytes=0-99")
     fetch(url_for(live, stored))
     fetch(refused_urls(live)["signature bit"])
-    # nginx writes a line after its answer has gone: the last may come a moment after it.
-    deadline = time.monotonic() + 5
-    while True:
-        lines = [line for line in log.read_text().splitlines()[before:] if " signed-media " in line]
-        if len(lines) >= 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
+    lines = signed_lines(live, before, 3)
     assert len(lines) == 3, lines
     assert f"file={stored.pk} verdict=served status=206 bytes=100 " in lines[0]
     assert 'range="bytes=0-99"' in lines[0]
@@ -317,6 +331,50 @@ def test_the_access_log_records_what_was_served_and_refused(live: Live):
     assert "file=- verdict=signature status=403 " in lines[2]
     # No URL: until it expires, a signed URL opens its file.
     assert "/m/" not in "".join(lines)
+
+
+def signed_payload(live: Live, text: bytes) -> str:
+    """A URL whose payload is `text`, signed with the media key: what only a leaked key makes."""
+    payload = base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+    signature = hmac.new(media_key(SECRET_KEY), payload.encode(), hashlib.sha256).digest()
+    return (
+        f"{live.stack.url}/m/{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    )
+
+
+# Each reason njs tells apart: a refused URL (refused_urls' case, or made here), its verdict.
+REASONS = {
+    "garbage": "malformed",
+    "signature bit": "signature",
+    "another secret": "signature",
+    "expired": "expired",
+    "dot-dot key": "unsafe-key",
+    "not json": "undecodable",
+    "deleted file": "missing",
+    "other size": "replaced",
+}
+
+
+@pytest.mark.parametrize("case", list(REASONS))
+def test_the_access_log_says_why_a_url_was_refused_and_never_the_url(live: Live, case: str):
+    data = live.files.data
+    urls = refused_urls(live)
+    urls["not json"] = signed_payload(live, b"not json")
+    urls["deleted file"] = live.stack.url + sign(media_of(data, storage_key="files/00/gone.bin"))
+    # Another file's key: a file is there, but not of the size signed for.
+    other_key = live.files.named["notes.txt"].file.name
+    urls["other size"] = live.stack.url + sign(media_of(data, storage_key=other_key))
+    before = log_length(live)
+    assert_refused(fetch(urls[case]))
+    (line,) = signed_lines(live, before, 1)
+    verdict = REASONS[case]
+    # The file's id once the signature holds and the payload is the format.
+    file_id = "-" if verdict in ("malformed", "signature", "undecodable") else str(data.pk)
+    assert f" file={file_id} verdict={verdict} status=403 " in line
+    token = urls[case].rsplit("/", 1)[1]
+    for part in token.split("."):
+        if part:
+            assert part not in line
 
 
 # --- Other modes: /m/ is the app's --------------------------------------------------------------
