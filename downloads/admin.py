@@ -5,8 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.template.defaultfilters import filesizeformat
@@ -17,6 +16,7 @@ from django.utils.html import format_html
 # Imported to register the share links' admin (issue 10), which lives in its own module.
 from downloads import admin_sharelinks  # noqa: F401
 from downloads.access import downloadable_files
+from downloads.admin_counts import CountOrderedChangeList
 from downloads.admin_faults import BytesMissingFilter, bytes_missing
 from downloads.admin_filters import IndexedValuesFilter
 from downloads.admin_tokens import ApiTokenAdmin  # noqa: F401  (registers it)
@@ -89,12 +89,19 @@ class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[StoredFile]:
         # The same policy as the site: staff see what they may download.
         # The count kept by the log table's triggers (downloads/logcounts.py): one row by
-        # primary key per file shown, not the whole log joined and grouped.
+        # primary key per file shown, not the whole log joined and grouped. Every file has its
+        # row (a trigger on the files' insert), so the join is inner, and sorted by downloads
+        # the page is read in order from the counts' (total, file_id) index.
         return (
             downloadable_files(request.user)
             .select_related("owner")
-            .annotate(download_total=Coalesce("download_counter__total", Value(0)))
+            .filter(download_counter__isnull=False)
+            .annotate(download_total=F("download_counter__total"))
         )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[CountOrderedChangeList]:
+        # Sorted by downloads, ties broken in the index's order (downloads/admin_counts.py).
+        return CountOrderedChangeList
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
