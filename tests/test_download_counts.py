@@ -177,7 +177,7 @@ def test_every_new_file_has_a_zero_count_row(make_file, alice):
                 sha256="",
                 owner=alice,
                 updated=now,
-            )  # fmt: skip
+            )
             for n in range(3)
         ]
     )
