@@ -25,6 +25,8 @@ from downloads.csvexport import download_log_csv
 from downloads.estimate import EstimatingPaginator
 from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message
 from downloads.files import files_rollback_guard
+from downloads.filesearch import SEARCH_FIELDS as FILE_SEARCH_FIELDS
+from downloads.filesearch import search_files
 from downloads.forms import GrantForm, GrantFormSet, GrantToGroupForm, StoredFileForm
 from downloads.logaccess import visible_log_entries
 from downloads.logsearch import SEARCH_FIELDS, only_short_terms, search_log, short_search_message
@@ -73,7 +75,8 @@ class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
         "updated",
         ("owner", admin.RelatedOnlyFieldListFilter),
     ]
-    search_fields = ["name", "description", "owner__username", "sha256"]
+    # Searched by downloads/filesearch.py, which answers for exactly these fields.
+    search_fields = list(FILE_SEARCH_FIELDS)
     # No date_hierarchy: its links are a DISTINCT over the whole table; the "updated" filter
     # above narrows by date without one. No full count beside the filtered one.
     show_full_result_count = False
@@ -98,6 +101,12 @@ class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
             .filter(download_counter__isnull=False)
             .annotate(download_total=F("download_counter__total"))
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[StoredFile], search_term: str
+    ) -> tuple[QuerySet[StoredFile], bool]:
+        # Django's rows, the owners looked up first instead of joined (downloads/filesearch.py).
+        return search_files(queryset, search_term), False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[CountOrderedChangeList]:
         # Sorted by downloads, ties broken in the index's order (downloads/admin_counts.py).
