@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.template.defaultfilters import filesizeformat
@@ -92,14 +93,12 @@ class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[StoredFile]:
         # The same policy as the site: staff see what they may download.
         # The count kept by the log table's triggers (downloads/logcounts.py): one row by
-        # primary key per file shown, not the whole log joined and grouped. Every file has its
-        # row (a trigger on the files' insert), so the join is inner, and sorted by downloads
-        # the page is read in order from the counts' (total, file_id) index.
+        # primary key per file shown, not the whole log joined and grouped. Sorted by
+        # downloads, an inner join read from the counts' index (downloads/admin_counts.py).
         return (
             downloadable_files(request.user)
             .select_related("owner")
-            .filter(download_counter__isnull=False)
-            .annotate(download_total=F("download_counter__total"))
+            .annotate(download_total=Coalesce("download_counter__total", Value(0)))
         )
 
     def get_search_results(
