@@ -2,7 +2,9 @@
 
 PostgreSQL: trigram GIN indexes on the files' searched expressions (downloads/searchindexes.py),
 built CONCURRENTLY, so the migration holds off no upload while it runs (it is therefore not
-atomic; `pg_trgm` is migration 0006's). Nothing on SQLite.
+atomic; `pg_trgm` is migration 0006's). SQLite: an FTS5 trigram table of the same fields, kept by
+triggers on the files, built from the existing files in one transaction (downloads/filefts.py;
+nothing where SQLite lacks the tokenizer, downloads.W115).
 """
 
 from django.db import migrations
@@ -20,6 +22,18 @@ def drop_trigram_indexes(apps, schema_editor):
     searchindexes.drop(schema_editor.connection, searchindexes.FILE_INDEXES)
 
 
+def create_sqlite_index(apps, schema_editor):
+    from downloads import filefts
+
+    filefts.create(schema_editor.connection)
+
+
+def drop_sqlite_index(apps, schema_editor):
+    from downloads import filefts
+
+    filefts.drop(schema_editor.connection)
+
+
 class Migration(migrations.Migration):
     atomic = False
 
@@ -29,4 +43,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(create_trigram_indexes, drop_trigram_indexes, elidable=False),
+        migrations.RunPython(
+            create_sqlite_index, drop_sqlite_index, atomic=True, elidable=False
+        ),
     ]
