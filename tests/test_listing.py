@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.utils import timezone
 
+from downloads import listing
 from downloads.access import downloadable_files
 from downloads.listing import listable_files
 from downloads.models import Grant
@@ -62,6 +63,26 @@ def test_every_kind_of_user_gets_exactly_what_the_policy_allows(files, alice, bo
         listed = set(listable_files(user).values_list("pk", flat=True))
         allowed = set(downloadable_files(user).values_list("pk", flat=True))
         assert listed == allowed, kind
+
+
+def test_past_the_listed_ids_the_policy_query_gives_the_same_files(
+    files, alice, bob, carol, monkeypatch
+):
+    # More files than MAX_LISTED_IDS: the list stays the policy's query instead of its ids.
+    monkeypatch.setattr(listing, "MAX_LISTED_IDS", 1)
+    for kind, user in users(alice, bob, carol).items():
+        listed = set(listable_files(user).values_list("pk", flat=True))
+        allowed = set(downloadable_files(user).values_list("pk", flat=True))
+        assert listed == allowed, kind
+
+
+def test_the_policy_decides_once_per_listing(files, bob, django_assert_num_queries):
+    listed = listable_files(bob)
+    # The ids were decided when the list was made; its page and count ask for those ids.
+    with django_assert_num_queries(2) as captured:
+        assert listed.count() == 4
+        assert len(list(listed[:2])) == 2
+    assert all("downloads_grant" not in query["sql"] for query in captured.captured_queries)
 
 
 def test_bob_sees_his_own_his_grants_and_his_groups(files, bob):
