@@ -9,10 +9,12 @@ decides every row, so this never lists more than it allows; it would list less o
 policy gained a way to reach a file that is not an ownership or a grant, which
 tests/test_listing.py guards by comparing both for every kind of user.
 
-The page and the paginator's count each ran that query, the policy deciding every candidate
-twice (~15 ms each at 1,000 grants and 20 groups, SQLite). Now it runs once per call, for the
-ids only, and the page, its count and any search ask for those ids: the same files, decided by
-the policy at the call. A user who may see more than MAX_LISTED_IDS files keeps the query.
+A paginated page (My files, /api/files/) ran that query twice, for the page and for the
+paginator's count, the policy deciding every candidate each time (~15 ms each at 1,000 grants
+and 20 groups, SQLite). `decided_files` runs it once, at the call, for the ids only, and the page,
+its count and any search ask for those ids: the same files, decided by the policy at the call.
+A user who may see more than MAX_LISTED_IDS files keeps the query. The CSV export, which reads
+its list once (and a HEAD request not at all), keeps the lazy `listable_files`.
 """
 
 import json
@@ -45,11 +47,19 @@ def listable_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StoredFil
     owned: QuerySet[Any] = StoredFile.objects.filter(owner_id=user.pk).order_by().values("pk")
     granted = Grant.objects.filter(user_id=user.pk).order_by().values("file_id")
     via_groups = Grant.objects.filter(group__user__pk=user.pk).order_by().values("file_id")
-    candidates = files.filter(pk__in=owned.union(granted, via_groups))
-    allowed = _stored_ids(candidates.order_by().values_list("pk")[: MAX_LISTED_IDS + 1])
+    return files.filter(pk__in=owned.union(granted, via_groups))
+
+
+def decided_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StoredFile]:
+    """`listable_files(user)`, the policy deciding its ids now, once: for a page and its count.
+    Superusers and staff (no narrowing, every file) keep the query."""
+    files = listable_files(user)
+    if not user.is_authenticated or getattr(user, "is_staff", False):
+        return files
+    allowed = _stored_ids(files.order_by().values_list("pk")[: MAX_LISTED_IDS + 1])
     if len(allowed) > MAX_LISTED_IDS:
-        return candidates
-    return StoredFile.objects.filter(pk__in=_id_list(candidates.db, allowed))
+        return files
+    return StoredFile.objects.filter(pk__in=_id_list(files.db, allowed))
 
 
 def _stored_ids(ids: QuerySet[Any]) -> list[Any]:
