@@ -11,9 +11,9 @@ transaction, so it cannot drift from `COUNT(*)` over the log. Concurrent writers
 Every stored file has its counter row, 0 until its first download, made by a trigger on the
 files' insert (migration 0010, which also made the rows of the files already there): sorted by
 downloads, the admin's list joins the counts with an inner join and reads them in order from
-the index `(total, file_id)` instead of sorting every file (downloads/admin_counts.py). On SQLite a migration that
-copies `downloads_storedfile` into a new table drops its trigger: it must call
-`create_file_trigger` again (and `add_missing_rows`).
+the index `(total, file_id)` instead of sorting every file (downloads/admin_counts.py). On
+SQLite a migration that copies `downloads_storedfile` into a new table drops its trigger: it
+must call `create_file_trigger` again (and `add_missing_rows`).
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper
