@@ -17,6 +17,7 @@ from django.utils.html import format_html
 # Imported to register the share links' admin (issue 10), which lives in its own module.
 from downloads import admin_sharelinks  # noqa: F401
 from downloads.access import downloadable_files
+from downloads.admin_counts import CountOrderedChangeList
 from downloads.admin_faults import BytesMissingFilter, bytes_missing
 from downloads.admin_filters import IndexedValuesFilter
 from downloads.admin_tokens import ApiTokenAdmin  # noqa: F401  (registers it)
@@ -25,6 +26,8 @@ from downloads.csvexport import download_log_csv
 from downloads.estimate import EstimatingPaginator
 from downloads.faults import STORAGE_WRITE_ERRORS, storage_write_message
 from downloads.files import files_rollback_guard
+from downloads.filesearch import SEARCH_FIELDS as FILE_SEARCH_FIELDS
+from downloads.filesearch import search_files
 from downloads.forms import GrantForm, GrantFormSet, GrantToGroupForm, StoredFileForm
 from downloads.logaccess import visible_log_entries
 from downloads.logsearch import SEARCH_FIELDS, only_short_terms, search_log, short_search_message
@@ -73,7 +76,8 @@ class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
         "updated",
         ("owner", admin.RelatedOnlyFieldListFilter),
     ]
-    search_fields = ["name", "description", "owner__username", "sha256"]
+    # Searched by downloads/filesearch.py, which answers for exactly these fields.
+    search_fields = list(FILE_SEARCH_FIELDS)
     # No date_hierarchy: its links are a DISTINCT over the whole table; the "updated" filter
     # above narrows by date without one. No full count beside the filtered one.
     show_full_result_count = False
@@ -89,12 +93,23 @@ class StoredFileAdmin(DirectCheckboxMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[StoredFile]:
         # The same policy as the site: staff see what they may download.
         # The count kept by the log table's triggers (downloads/logcounts.py): one row by
-        # primary key per file shown, not the whole log joined and grouped.
+        # primary key per file shown, not the whole log joined and grouped. Sorted by
+        # downloads, an inner join read from the counts' index (downloads/admin_counts.py).
         return (
             downloadable_files(request.user)
             .select_related("owner")
             .annotate(download_total=Coalesce("download_counter__total", Value(0)))
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[StoredFile], search_term: str
+    ) -> tuple[QuerySet[StoredFile], bool]:
+        # Django's rows, the owners looked up first instead of joined (downloads/filesearch.py).
+        return search_files(queryset, search_term), False
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[CountOrderedChangeList]:
+        # Sorted by downloads, ties broken in the index's order (downloads/admin_counts.py).
+        return CountOrderedChangeList
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}

@@ -7,6 +7,13 @@ Database triggers rather than the log writer: every path that writes or deletes 
 writer, the ORM, a bulk delete, a restore from an archive) keeps the count, in the row's own
 transaction, so it cannot drift from `COUNT(*)` over the log. Concurrent writers add with
 `total = total + 1` under the counter row's lock, so no increment is lost.
+
+Every stored file has its counter row, 0 until its first download, made by a trigger on the
+files' insert (migration 0010, which also made the rows of the files already there): sorted by
+downloads, the admin's list joins the counts with an inner join and reads them in order from
+the index `(total, file_id)` instead of sorting every file (downloads/admin_counts.py). On
+SQLite a migration that copies `downloads_storedfile` into a new table drops its trigger: it
+must call `create_file_trigger` again (and `add_missing_rows`).
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -81,6 +88,40 @@ WHERE file_id IS NOT NULL AND outcome <> 'issued' GROUP BY file_id
 """
 
 
+_POSTGRES_FILE_CREATE = """
+CREATE FUNCTION downloads_count_new_file() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO downloads_downloadcount (file_id, total) VALUES (NEW.id, 0)
+    ON CONFLICT (file_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER downloads_storedfile_count
+    AFTER INSERT ON downloads_storedfile
+    FOR EACH ROW EXECUTE FUNCTION downloads_count_new_file();
+"""
+
+_POSTGRES_FILE_DROP = """
+DROP TRIGGER IF EXISTS downloads_storedfile_count ON downloads_storedfile;
+DROP FUNCTION IF EXISTS downloads_count_new_file();
+"""
+
+_SQLITE_FILE_CREATE = """
+CREATE TRIGGER downloads_storedfile_count AFTER INSERT ON downloads_storedfile BEGIN
+        INSERT INTO downloads_downloadcount (file_id, total) VALUES (NEW.id, 0)
+        ON CONFLICT (file_id) DO NOTHING;
+    END"""
+
+_SQLITE_FILE_DROP = "DROP TRIGGER IF EXISTS downloads_storedfile_count"
+
+# A zero row for each file no log row names (the backfill above makes the others).
+MISSING_ROWS = """
+INSERT INTO downloads_downloadcount (file_id, total)
+SELECT id, 0 FROM downloads_storedfile AS stored
+WHERE NOT EXISTS (SELECT 1 FROM downloads_downloadcount WHERE file_id = stored.id)
+"""
+
+
 def _statements(connection: BaseDatabaseWrapper, *, create: bool) -> list[str]:
     if connection.vendor == "postgresql":
         return [_POSTGRES_CREATE if create else _POSTGRES_DROP]
@@ -107,3 +148,30 @@ def recount(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM downloads_downloadcount")
         cursor.execute(BACKFILL)
+        cursor.execute(MISSING_ROWS)
+
+
+def _file_statement(connection: BaseDatabaseWrapper, *, create: bool) -> str:
+    if connection.vendor == "postgresql":
+        return _POSTGRES_FILE_CREATE if create else _POSTGRES_FILE_DROP
+    if connection.vendor == "sqlite":
+        return _SQLITE_FILE_CREATE if create else _SQLITE_FILE_DROP
+    raise NotImplementedError(f"no stored-file counter trigger for {connection.vendor}")
+
+
+def create_file_trigger(connection: BaseDatabaseWrapper) -> None:
+    """A counter row (0) for each stored file inserted, in the insert's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(_file_statement(connection, create=True))
+
+
+def drop_file_trigger(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_file_statement(connection, create=False))
+
+
+def add_missing_rows(connection: BaseDatabaseWrapper) -> None:
+    """A zero counter row for every file without one (migration 0010's backfill, after the
+    trigger is in place, in the same transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(MISSING_ROWS)

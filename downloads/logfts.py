@@ -110,22 +110,23 @@ def rebuild(connection: BaseDatabaseWrapper) -> None:
         cursor.execute(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('rebuild')")  # noqa: S608
 
 
-def ready(connection: BaseDatabaseWrapper) -> bool:
-    """Whether the search can ask the index: SQLite, the table and its three triggers there.
+def ready(connection: BaseDatabaseWrapper, names: tuple[str, ...] = (TABLE, *TRIGGERS)) -> bool:
+    """Whether the search can ask the index: SQLite, the table and its three triggers there
+    (or the given tables and triggers: the stored files' index, downloads/filefts.py).
 
     Asked on every search (one look at sqlite_master): a database migrated where FTS5 was
     missing, or one whose triggers were dropped, is searched by reading the log instead."""
     if connection.vendor != "sqlite":
         return False
     with connection.cursor() as cursor:
-        marks = ", ".join(["%s"] * len(TRIGGERS))
+        marks = ", ".join(["%s"] * len(names))
         cursor.execute(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = %s OR"  # noqa: S608 - marks only
-            f" (type = 'trigger' AND name IN ({marks}))",
-            [TABLE, *TRIGGERS],
+            "SELECT COUNT(*) FROM sqlite_master WHERE"  # noqa: S608 - marks only
+            f" type IN ('table', 'trigger') AND name IN ({marks})",
+            list(names),
         )
         (found,) = cursor.fetchone()
-    return bool(found == 1 + len(TRIGGERS))
+    return bool(found == len(names))
 
 
 def phrase(term: str) -> str:
@@ -139,12 +140,13 @@ def can_answer(term: str) -> bool:
     return len(term) >= MIN_TERM and "\x00" not in term
 
 
-def names_few_rows(connection: BaseDatabaseWrapper, term: str) -> bool:
+def names_few_rows(connection: BaseDatabaseWrapper, term: str, ids_sql: str = "") -> bool:
     """Whether the index names at most INDEXED_AT_MOST rows for `term` (it stops counting
-    there: ~10 ms for a term that names every row)."""
+    there: ~10 ms for a term that names every row); `ids_sql`: another index's
+    matching_ids_sql()."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT COUNT(*) FROM ({matching_ids_sql()} LIMIT %s)",  # noqa: S608 - constants
+            f"SELECT COUNT(*) FROM ({ids_sql or matching_ids_sql()} LIMIT %s)",  # noqa: S608
             [phrase(term), INDEXED_AT_MOST + 1],
         )
         (found,) = cursor.fetchone()

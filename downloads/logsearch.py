@@ -62,8 +62,9 @@ def search_terms(search_term: str) -> list[str]:
     return terms
 
 
-def users_named(rows: QuerySet[DownloadLog], term: str) -> Any:
-    """Ids of the users whose name contains `term`: a list when short, else a subquery."""
+def users_named(rows: QuerySet[Any], term: str) -> Any:
+    """Ids of the users whose name contains `term`: a list when short, else a subquery (on
+    the database of `rows`; the stored files' search asks it for their owners too)."""
     users = DownloadLog._meta.get_field("user").related_model
     named = users._default_manager.using(rows.db).filter(username__icontains=term).order_by()
     ids = list(named.values_list("pk", flat=True)[: MAX_USER_IDS + 1])

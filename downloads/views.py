@@ -18,7 +18,7 @@ from downloads.delivery import deliver
 from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import storage_failure_response
 from downloads.http.types import is_safe_inline
-from downloads.listing import listable_files
+from downloads.listing import decided_files
 from downloads.mediaurls import has_preview, is_thumbnail, media_url, media_urls
 from downloads.models import StoredFile
 from downloads.selection import search_files
@@ -26,8 +26,9 @@ from downloads.views_share import share_context
 
 
 def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
-    # The policy's files, found through the user's grants first (downloads/listing.py).
-    files = listable_files(request.user).select_related("owner")
+    # The policy's files, found through the user's grants first, decided once for the page and
+    # its count (downloads/listing.py).
+    files = decided_files(request.user).select_related("owner")
     # The same search the zip ("all matching") and the CSV export use.
     return search_files(files, request.GET.get("q", ""))
 

@@ -20,7 +20,7 @@ def fail_with(monkeypatch, error: Exception) -> None:
     def refuse(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(views, "listable_files", refuse)
+    monkeypatch.setattr(views, "decided_files", refuse)
 
 
 @pytest.mark.django_db

@@ -7,8 +7,9 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.utils import timezone
 
+from downloads import listing
 from downloads.access import downloadable_files
-from downloads.listing import listable_files
+from downloads.listing import decided_files, listable_files
 from downloads.models import Grant
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +63,27 @@ def test_every_kind_of_user_gets_exactly_what_the_policy_allows(files, alice, bo
         listed = set(listable_files(user).values_list("pk", flat=True))
         allowed = set(downloadable_files(user).values_list("pk", flat=True))
         assert listed == allowed, kind
+
+
+@pytest.mark.parametrize("max_listed_ids", [listing.MAX_LISTED_IDS, 1])
+def test_decided_once_or_past_the_listed_ids_the_same_files(
+    files, alice, bob, carol, monkeypatch, max_listed_ids
+):
+    # Past MAX_LISTED_IDS the list stays the policy's query instead of its ids.
+    monkeypatch.setattr(listing, "MAX_LISTED_IDS", max_listed_ids)
+    for kind, user in users(alice, bob, carol).items():
+        listed = set(decided_files(user).values_list("pk", flat=True))
+        allowed = set(downloadable_files(user).values_list("pk", flat=True))
+        assert listed == allowed, kind
+
+
+def test_the_policy_decides_once_for_a_page_and_its_count(files, bob, django_assert_num_queries):
+    listed = decided_files(bob)
+    # The ids were decided when the list was made; its page and count ask for those ids.
+    with django_assert_num_queries(2) as captured:
+        assert listed.count() == 4
+        assert len(list(listed[:2])) == 2
+    assert all("downloads_grant" not in query["sql"] for query in captured.captured_queries)
 
 
 def test_bob_sees_his_own_his_grants_and_his_groups(files, bob):
