@@ -6,6 +6,11 @@ lock, a row inserted between Django's `UPDATE ... SET file_id = NULL` and its `D
 the file, and PostgreSQL refuses the delete (a foreign key violation: the admin's delete was a
 500). With it, the writer's insert waits for the delete, then finds the file gone and keeps the
 row without it (downloads/logwriter.py), and rows committed before the lock are detached.
+
+The file's download counter row is locked first, before the file's row. The writer's
+transaction takes them in that order: its insert moves the counter at once (a trigger), and the
+file's row is locked only at commit (the foreign key's deferred check). The other order
+deadlocked: the delete held the file and waited for the counter, the writer the reverse.
 """
 
 from typing import Any
@@ -15,7 +20,7 @@ from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
 from downloads.files import delete_after_commit
-from downloads.models import StoredFile
+from downloads.models import DownloadCount, StoredFile
 
 
 @receiver(pre_delete, sender=StoredFile)
@@ -24,6 +29,12 @@ def lock_the_row_before_its_log_rows_are_detached(
 ) -> None:
     # SQLite lets one transaction write at a time: the writer's insert cannot interleave.
     if connections[using].vendor == "postgresql":
+        list(
+            DownloadCount.objects.using(using)
+            .select_for_update()
+            .filter(file_id=instance.pk)
+            .values_list("pk", flat=True)
+        )
         list(
             StoredFile.objects.using(using)
             .select_for_update()

@@ -9,12 +9,13 @@ without it). This test asks, from another connection in the middle of the delete
 the lock that commit needs."""
 
 import threading
+import time
 
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models.signals import pre_delete
 
-from downloads.models import DownloadLog, StoredFile
+from downloads.models import DownloadCount, DownloadLog, StoredFile
 
 WAIT_S = 30
 
@@ -66,3 +67,37 @@ def test_the_file_row_is_locked_before_its_log_rows_are_detached(make_file):
         pre_delete.disconnect(while_deleting, sender=StoredFile)
     assert seen == [True]
     assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_being_logged_for_the_file_does_not_deadlock_its_delete(make_file):
+    """The writer's open transaction holds the file's counter row (its insert's trigger moved it)
+    and will lock the file's row at commit. Seen in CI: the delete locked the file's row, then
+    waited for the counter, and PostgreSQL broke the deadlock by failing one of the two."""
+    stored = make_file()
+    inserted, deleting = threading.Event(), threading.Event()
+    writer_errors: list[BaseException] = []
+
+    def write_a_row() -> None:
+        try:
+            with transaction.atomic():
+                DownloadLog.objects.create(file=stored, file_name=stored.name, status=200)
+                inserted.set()
+                deleting.wait(WAIT_S)
+                time.sleep(0.5)  # the delete is under way, waiting (or not) for this commit
+        except BaseException as error:
+            writer_errors.append(error)
+        finally:
+            inserted.set()
+            connections["default"].close()
+
+    writer = threading.Thread(target=write_a_row)
+    writer.start()
+    assert inserted.wait(WAIT_S)
+    deleting.set()
+    stored.delete()
+    writer.join(WAIT_S)
+    assert writer_errors == []
+    # Committed before the delete went on: detached by it, never lost.
+    assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
+    assert not DownloadCount.objects.filter(file_id=stored.pk).exists()
