@@ -69,15 +69,11 @@ def drop(connection: BaseDatabaseWrapper) -> None:
 
 
 def create_triggers(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for name, body in TRIGGERS.items():
-            cursor.execute(f"CREATE TRIGGER {name} {body}")
+    logfts.add_triggers(connection, TRIGGERS)
 
 
 def drop_triggers(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for name in TRIGGERS:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+    logfts.remove_triggers(connection, TRIGGERS)
 
 
 def rebuild(connection: BaseDatabaseWrapper) -> None:

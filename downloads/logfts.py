@@ -16,6 +16,7 @@ lacks FTS5 or the trigram tokenizer, nothing is built, the search reads the log 
 """
 
 import sqlite3
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.checks import CheckMessage, register
@@ -92,15 +93,24 @@ def drop(connection: BaseDatabaseWrapper) -> None:
 
 
 def create_triggers(connection: BaseDatabaseWrapper) -> None:
+    add_triggers(connection, TRIGGERS)
+
+
+def add_triggers(connection: BaseDatabaseWrapper, triggers: Mapping[str, str]) -> None:
+    """Triggers by name -> body (this index's, or another FTS table's: filefts.py)."""
     with connection.cursor() as cursor:
-        for name, body in TRIGGERS.items():
+        for name, body in triggers.items():
             cursor.execute(f"CREATE TRIGGER {name} {body}")
 
 
 def drop_triggers(connection: BaseDatabaseWrapper) -> None:
     """Off for a bulk load (bench/adminload.py), which then calls rebuild()."""
+    remove_triggers(connection, TRIGGERS)
+
+
+def remove_triggers(connection: BaseDatabaseWrapper, names: Iterable[str]) -> None:
     with connection.cursor() as cursor:
-        for name in TRIGGERS:
+        for name in names:
             cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
