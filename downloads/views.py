@@ -17,6 +17,7 @@ from downloads.conf import app_settings
 from downloads.delivery import deliver
 from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import storage_failure_response
+from downloads.filerows import file_rows
 from downloads.http.types import is_safe_inline
 from downloads.listing import decided_files
 from downloads.mediaurls import has_preview, is_thumbnail, media_url, media_urls
@@ -45,7 +46,7 @@ def file_list(request: HttpRequest) -> HttpResponse:
         "downloads/file_list.html",
         {
             "page": page,
-            "rows": [(stored, thumbnails.get(stored.pk)) for stored in files],
+            "rows": file_rows(files, thumbnails),
             "query": request.GET.get("q", "").strip(),
         },
     )
