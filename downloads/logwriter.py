@@ -39,6 +39,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -352,10 +353,24 @@ def _insert_many(rows: list[DownloadLog]) -> None:
     )
     params = [
         [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
-        for row in rows
+        for row in in_lock_order(rows)
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def in_lock_order(rows: Iterable[DownloadLog]) -> list[DownloadLog]:
+    """`rows` in the order deleting files locks them: by file id (Django's deletion sorts
+    instances by primary key; downloads/signals.py locks each file's counter there). Each
+    insert locks its file's counter row (a trigger) until the batch commits; in any other order,
+    a batch holding one file's counter and waiting for another's could meet a delete of both
+    holding the second and waiting for the first, and PostgreSQL would fail one of the two."""
+    return sorted(rows, key=lambda row: (row.file_id is not None, _uuid_int(row.file_id)))
+
+
+def _uuid_int(value: object) -> int:
+    # PostgreSQL orders uuids by their bytes, as this number does.
+    return 0 if value is None else uuid.UUID(str(value)).int
 
 
 def _open_pools() -> None:

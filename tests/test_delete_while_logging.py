@@ -15,6 +15,7 @@ import pytest
 from django.db import OperationalError, connection, connections, transaction
 from django.db.models.signals import pre_delete
 
+from downloads import logwriter
 from downloads.models import DownloadCount, DownloadLog, StoredFile
 
 WAIT_S = 30
@@ -101,3 +102,55 @@ def test_a_row_being_logged_for_the_file_does_not_deadlock_its_delete(make_file)
     # Committed before the delete went on: detached by it, never lost.
     assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
     assert not DownloadCount.objects.filter(file_id=stored.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_being_logged_does_not_deadlock_a_delete_of_its_files(make_file):
+    """A batch of rows for several files locks their counters one insert at a time, in the
+    writer's order (logwriter.in_lock_order); deleting several files locks them in primary key
+    order. Here the writer pauses after its first row, while the delete of both files starts:
+    in any other order than the delete's, each would wait for the other (PostgreSQL fails one
+    after deadlock_timeout)."""
+    first, second = sorted([make_file(name="a.txt"), make_file(name="b.txt")], key=lambda f: f.pk)
+    # Handed over in the order that deadlocked: the later file's row first.
+    rows = [
+        DownloadLog(file=stored, file_name=stored.name, status=200) for stored in (second, first)
+    ]
+    inserted, deleting = threading.Event(), threading.Event()
+    writer_errors: list[BaseException] = []
+
+    def write_the_batch() -> None:
+        try:
+            with transaction.atomic():
+                for number, row in enumerate(logwriter.in_lock_order(rows)):
+                    row.save(force_insert=True)
+                    if number == 0:
+                        inserted.set()
+                        deleting.wait(WAIT_S)
+                        time.sleep(0.5)  # the delete is under way
+        except BaseException as error:
+            writer_errors.append(error)
+        finally:
+            inserted.set()
+            connections["default"].close()
+
+    writer = threading.Thread(target=write_the_batch)
+    writer.start()
+    assert inserted.wait(WAIT_S)
+    deleting.set()
+    StoredFile.objects.filter(pk__in=[first.pk, second.pk]).delete()
+    writer.join(WAIT_S)
+    assert writer_errors == []
+    assert sorted(DownloadLog.objects.values_list("file_id", "file_name")) == [
+        (None, "a.txt"),
+        (None, "b.txt"),
+    ]
+    assert not DownloadCount.objects.exists()
+
+
+def test_rows_go_in_file_id_order_denied_ones_first():
+    ids = ["f" * 32, "0" * 31 + "1", "8" + "0" * 31]
+    rows = [DownloadLog(file_id=file_id, status=200) for file_id in ids]
+    rows.append(DownloadLog(file_id=None, status=404))
+    ordered = [row.file_id for row in logwriter.in_lock_order(rows)]
+    assert ordered == [None, "0" * 31 + "1", "8" + "0" * 31, "f" * 32]
