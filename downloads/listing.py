@@ -11,10 +11,11 @@ tests/test_listing.py guards by comparing both for every kind of user.
 
 A paginated page (My files, /api/files/) ran that query twice, for the page and for the
 paginator's count, the policy deciding every candidate each time (~15 ms each at 1,000 grants
-and 20 groups, SQLite). `decided_files` runs it once, at the call, for the ids only, and the page,
-its count and any search ask for those ids: the same files, decided by the policy at the call.
-A user who may see more than MAX_LISTED_IDS files keeps the query. The CSV export, which reads
-its list once (and a HEAD request not at all), keeps the lazy `listable_files`.
+and 20 groups, SQLite). `decided_files` runs it once, at the call, with the page's search, for
+the ids only: their number is the count (`FilesPaginator`, no COUNT query), and the page asks
+for its rows among those ids: the same files, decided by the policy at the call. A user who may
+see more than MAX_LISTED_IDS files keeps the query. The CSV export, which reads its list once
+(and a HEAD request not at all), keeps the lazy `listable_files`.
 """
 
 import json
@@ -23,12 +24,15 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils.functional import cached_property
 
 from downloads.access import downloadable_files
 from downloads.models import Grant, StoredFile
+from downloads.selection import search_files
 
 # Past this many files the ids stay a subquery, decided again by each query that uses them: a
 # longer list costs more to send than that second evaluation saves (and SQLite takes at most
@@ -51,16 +55,35 @@ def listable_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StoredFil
     return files.filter(pk__in=owned.union(granted, via_groups))
 
 
-def decided_files(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StoredFile]:
-    """`listable_files(user)`, the policy deciding its ids now, once: for a page and its count.
-    Superusers and staff (no narrowing, every file) keep the query."""
-    files = listable_files(user)
+@dataclass(frozen=True)
+class DecidedFiles:
+    files: QuerySet[StoredFile]
+    count: int | None  # known when the policy's ids were listed; None: the database counts
+
+
+def decided_files(user: AbstractBaseUser | AnonymousUser, query: str = "") -> DecidedFiles:
+    """`listable_files(user)` matching the search `query` (selection.search_files), the policy
+    deciding their ids now, once, for a page and its count. Superusers and staff (no narrowing,
+    every file) keep the query."""
+    files = search_files(listable_files(user), query)
     if not user.is_authenticated or getattr(user, "is_staff", False):
-        return files
+        return DecidedFiles(files, None)
     allowed = _decided_ids(files.order_by().values_list("pk")[: MAX_LISTED_IDS + 1])
     if allowed.count > MAX_LISTED_IDS:
-        return files
-    return StoredFile.objects.filter(pk__in=allowed.subquery)
+        return DecidedFiles(files, None)
+    return DecidedFiles(StoredFile.objects.filter(pk__in=allowed.subquery), allowed.count)
+
+
+class FilesPaginator(Paginator):
+    """A Paginator that knows its count when the decided ids gave it: no COUNT query."""
+
+    def __init__(self, files: QuerySet[StoredFile], per_page: int, count: int | None) -> None:
+        super().__init__(files, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return super().count if self.known_count is None else self.known_count
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ Access is decided in access.py, bytes in delivery/."""
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -19,24 +18,24 @@ from downloads.downloadlog import log_denied, log_download, parse_file_id
 from downloads.faults import storage_failure_response
 from downloads.filerows import file_rows
 from downloads.http.types import is_safe_inline
-from downloads.listing import decided_files
+from downloads.listing import FilesPaginator, decided_files
 from downloads.mediaurls import has_preview, is_thumbnail, media_url, media_urls
-from downloads.models import StoredFile
-from downloads.selection import search_files
 from downloads.views_share import share_context
 
 
-def _visible_files(request: HttpRequest) -> QuerySet[StoredFile]:
-    # The policy's files, found through the user's grants first, decided once for the page and
+def _paginated_files(request: HttpRequest) -> Paginator:
+    # The policy's files matching the search (the same search the zip's "all matching" and the
+    # CSV export use), found through the user's grants first and decided once for the page and
     # its count (downloads/listing.py).
-    files = decided_files(request.user).select_related("owner")
-    # The same search the zip ("all matching") and the CSV export use.
-    return search_files(files, request.GET.get("q", ""))
+    decided = decided_files(request.user, request.GET.get("q", ""))
+    return FilesPaginator(
+        decided.files.select_related("owner"), app_settings().page_size, decided.count
+    )
 
 
 @require_safe
 def file_list(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(_visible_files(request), app_settings().page_size)
+    paginator = _paginated_files(request)
     page = paginator.get_page(request.GET.get("page"))
     files = list(page.object_list)
     # A thumbnail per image, through a signed URL (downloads/mediaurls.py).
@@ -92,7 +91,7 @@ def download(request: HttpRequest, file_id: str) -> HttpResponseBase:
 def api_files(request: HttpRequest) -> JsonResponse:
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "Log in to list your files."}, status=403)
-    paginator = Paginator(_visible_files(request), app_settings().page_size)
+    paginator = _paginated_files(request)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except PageNotAnInteger:

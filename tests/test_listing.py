@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from downloads import listing
 from downloads.access import downloadable_files
-from downloads.listing import decided_files, listable_files
+from downloads.listing import FilesPaginator, decided_files, listable_files
 from downloads.models import Grant
+from downloads.selection import SearchTooLongError, search_files
 
 pytestmark = pytest.mark.django_db
 
@@ -72,18 +73,47 @@ def test_decided_once_or_past_the_listed_ids_the_same_files(
     # Past MAX_LISTED_IDS the list stays the policy's query instead of its ids.
     monkeypatch.setattr(listing, "MAX_LISTED_IDS", max_listed_ids)
     for kind, user in users(alice, bob, carol).items():
-        listed = set(decided_files(user).values_list("pk", flat=True))
+        listed = set(decided_files(user).files.values_list("pk", flat=True))
         allowed = set(downloadable_files(user).values_list("pk", flat=True))
         assert listed == allowed, kind
 
 
 def test_the_policy_decides_once_for_a_page_and_its_count(files, bob, django_assert_num_queries):
-    listed = decided_files(bob)
-    # The ids were decided when the list was made; its page and count ask for those ids.
-    with django_assert_num_queries(2) as captured:
-        assert listed.count() == 4
-        assert len(list(listed[:2])) == 2
+    decided = decided_files(bob)
+    # The ids were decided when the list was made: their number is the count, and the page
+    # asks for its rows among those ids.
+    assert decided.count == 4
+    paginator = FilesPaginator(decided.files, 2, decided.count)
+    with django_assert_num_queries(1) as captured:
+        assert paginator.count == 4
+        assert len(list(paginator.page(1).object_list)) == 2
     assert all("downloads_grant" not in query["sql"] for query in captured.captured_queries)
+
+
+@pytest.mark.parametrize("query", ["to", "TO", "  later ", "nothing like it", ""])
+def test_a_search_is_decided_with_the_ids(files, bob, query):
+    decided = decided_files(bob, query)
+    expected = set(search_files(downloadable_files(bob), query).values_list("name", flat=True))
+    assert set(decided.files.values_list("name", flat=True)) == expected
+    assert decided.count == len(expected)
+
+
+def test_past_the_listed_ids_the_database_counts(files, bob, monkeypatch):
+    monkeypatch.setattr(listing, "MAX_LISTED_IDS", 1)
+    decided = decided_files(bob, "to")
+    assert decided.count is None
+    assert FilesPaginator(decided.files, 2, decided.count).count == 2
+
+
+def test_staff_keep_the_query(files, alice):
+    decided = decided_files(staff("sam", download_any=True))
+    assert decided.count is None
+    assert decided.files.count() == len(files)
+
+
+def test_an_over_long_search_is_refused_before_any_query(bob, django_assert_num_queries):
+    with django_assert_num_queries(0), pytest.raises(SearchTooLongError):
+        decided_files(bob, "x" * 10_000)
 
 
 def test_bob_sees_his_own_his_grants_and_his_groups(files, bob):
