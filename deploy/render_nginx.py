@@ -33,7 +33,7 @@ _TOKEN = re.compile(r"[^\s;{}'\"#\\]+")
 _OPTIONAL_LINE = re.compile(r"^([ \t]*)#if-([a-z-]+) (.*\n?)", re.M)
 # A block of lines kept only with its feature: "#if-<feature> begin" ... "#end-<feature>".
 _OPTIONAL_BLOCK = re.compile(r"^#if-([a-z-]+) begin\n(.*?)^#end-\1\n", re.M | re.S)
-FEATURES = {"brotli-static", "signed-media"}
+FEATURES = {"brotli-static", "signed-media", "reuseport", "shared-listen"}
 # Where Debian's libnginx-mod-http-brotli-static puts its module; nginx-light has no brotli.
 BROTLI_STATIC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 # Debian's libnginx-mod-http-js: njs, which checks signed media URLs in nginx mode.
@@ -97,6 +97,10 @@ class NginxConfig:
     frame_options: str = "DENY"
     referrer_policy: str = "same-origin"
 
+    # One listening socket per nginx worker (`listen ... reuseport`, TCP only), the kernel
+    # spreading new connections over them; False: one socket all workers accept from.
+    reuse_port: bool = True
+
     # Stalled clients (nginx time syntax: 10s, 1m).
     client_header_timeout: str = "10s"
     client_body_timeout: str = "10s"
@@ -107,6 +111,8 @@ class NginxConfig:
         features = {"brotli-static"} if self.brotli_static_module else set()
         if self.signed_media_keys is not None:
             features.add("signed-media")
+        tcp = not self.listen.startswith("unix:")
+        features.add("reuseport" if self.reuse_port and tcp else "shared-listen")
         return features
 
     def placeholders(self) -> dict[str, str]:
@@ -229,6 +235,14 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=None,
         help=f"nginx mode: where to write the signed media keys ({media_keys.DEFAULT_PATH})",
+    )
+    parser.add_argument(
+        "--no-reuseport",
+        dest="reuse_port",
+        action="store_const",
+        const=False,
+        help="one listening socket that every nginx worker accepts from (default: one per "
+        "worker, `reuseport`; leave it off if another server block already sets it on this port)",
     )
     parser.add_argument(
         "--behind-tls-proxy",

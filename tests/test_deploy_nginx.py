@@ -154,7 +154,7 @@ def test_the_command_line_renders_from_the_environment(tmp_path):
         check=True,
     )
     text = result.stdout
-    assert "listen 127.0.0.1:8081;" in text
+    assert "listen 127.0.0.1:8081 reuseport;" in text
     assert f"alias {tmp_path / 'private'}/;" in text
     assert f"alias {tmp_path / 'public'}/;" in text
     assert f"client_max_body_size {1000 + MULTIPART_ALLOWANCE};" in text
@@ -316,3 +316,41 @@ def test_a_body_over_the_limit_is_refused_by_nginx(stack, settings):
         timeout=10,
     )
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("listen", "reuse_port", "line"),
+    [
+        ("8080", True, "listen 8080 reuseport;"),
+        ("127.0.0.1:8080", True, "listen 127.0.0.1:8080 reuseport;"),
+        ("8080", False, "listen 8080;"),
+        ("unix:/run/pd/nginx.sock", True, "listen unix:/run/pd/nginx.sock;"),
+    ],
+)
+def test_each_worker_listens_on_its_own_socket_unless_told_not_to(
+    tmp_path, listen, reuse_port, line
+):
+    text = render(
+        from_settings(
+            listen=listen, upstream="127.0.0.1:8000", run_dir=tmp_path, reuse_port=reuse_port
+        )
+    )
+    listens = [
+        entry.strip()
+        for entry in text.splitlines()
+        if entry.strip().startswith("listen ") and "signed-media.sock" not in entry
+    ]
+    assert listens == [line]
+
+
+def test_the_command_line_can_share_one_listening_socket(tmp_path):
+    rendered = subprocess.run(
+        [sys.executable, "-m", "deploy.render_nginx", "--listen", "8080", "--no-reuseport"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    ).stdout
+    assert "listen 8080;" in rendered
+    assert "reuseport" not in rendered.replace("--no-reuseport", "")
