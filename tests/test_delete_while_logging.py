@@ -10,6 +10,7 @@ the lock that commit needs."""
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
@@ -70,64 +71,24 @@ def test_the_file_row_is_locked_before_its_log_rows_are_detached(make_file):
     assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_row_being_logged_for_the_file_does_not_deadlock_its_delete(make_file):
-    """The writer's open transaction holds the file's counter row (its insert's trigger moved it)
-    and will lock the file's row at commit. Seen in CI: the delete locked the file's row, then
-    waited for the counter, and PostgreSQL broke the deadlock by failing one of the two."""
-    stored = make_file()
-    inserted, deleting = threading.Event(), threading.Event()
-    writer_errors: list[BaseException] = []
-
-    def write_a_row() -> None:
-        try:
-            with transaction.atomic():
-                DownloadLog.objects.create(file=stored, file_name=stored.name, status=200)
-                inserted.set()
-                deleting.wait(WAIT_S)
-                time.sleep(0.5)  # the delete is under way, waiting (or not) for this commit
-        except BaseException as error:
-            writer_errors.append(error)
-        finally:
-            inserted.set()
-            connections["default"].close()
-
-    writer = threading.Thread(target=write_a_row)
-    writer.start()
-    assert inserted.wait(WAIT_S)
-    deleting.set()
-    stored.delete()
-    writer.join(WAIT_S)
-    assert writer_errors == []
-    # Committed before the delete went on: detached by it, never lost.
-    assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
-    assert not DownloadCount.objects.filter(file_id=stored.pk).exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_being_logged_does_not_deadlock_a_delete_of_its_files(make_file):
-    """A batch of rows for several files locks their counters one insert at a time, in the
-    writer's order (logwriter.in_lock_order); deleting several files locks them in primary key
-    order. Here the writer pauses after its first row, while the delete of both files starts:
-    in any other order than the delete's, each would wait for the other (PostgreSQL fails one
-    after deadlock_timeout)."""
-    first, second = sorted([make_file(name="a.txt"), make_file(name="b.txt")], key=lambda f: f.pk)
-    # Handed over in the order that deadlocked: the later file's row first.
-    rows = [
-        DownloadLog(file=stored, file_name=stored.name, status=200) for stored in (second, first)
-    ]
+def delete_while_a_batch_is_open(
+    rows: list[DownloadLog], delete: Callable[[], object]
+) -> list[BaseException]:
+    """Runs `delete` while another connection's transaction has inserted the first of `rows`
+    (the rest follow once the delete is under way, then the commit): where a delete meets the
+    log writer. The writer's errors."""
     inserted, deleting = threading.Event(), threading.Event()
     writer_errors: list[BaseException] = []
 
     def write_the_batch() -> None:
         try:
             with transaction.atomic():
-                for number, row in enumerate(logwriter.in_lock_order(rows)):
+                for number, row in enumerate(rows):
                     row.save(force_insert=True)
                     if number == 0:
                         inserted.set()
                         deleting.wait(WAIT_S)
-                        time.sleep(0.5)  # the delete is under way
+                        time.sleep(0.5)  # the delete is under way, waiting (or not) for us
         except BaseException as error:
             writer_errors.append(error)
         finally:
@@ -138,9 +99,38 @@ def test_a_batch_being_logged_does_not_deadlock_a_delete_of_its_files(make_file)
     writer.start()
     assert inserted.wait(WAIT_S)
     deleting.set()
-    StoredFile.objects.filter(pk__in=[first.pk, second.pk]).delete()
+    delete()
     writer.join(WAIT_S)
-    assert writer_errors == []
+    return writer_errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_being_logged_for_the_file_does_not_deadlock_its_delete(make_file):
+    """The writer's open transaction holds the file's counter row (its insert's trigger moved it)
+    and will lock the file's row at commit. Seen in CI: the delete locked the file's row, then
+    waited for the counter, and PostgreSQL broke the deadlock by failing one of the two."""
+    stored = make_file()
+    row = DownloadLog(file=stored, file_name=stored.name, status=200)
+    assert delete_while_a_batch_is_open([row], stored.delete) == []
+    # Committed before the delete went on: detached by it, never lost.
+    assert list(DownloadLog.objects.values_list("file_id", "file_name")) == [(None, stored.name)]
+    assert not DownloadCount.objects.filter(file_id=stored.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_being_logged_does_not_deadlock_a_delete_of_its_files(make_file):
+    """A batch of rows for several files locks their counters one insert at a time, in the
+    writer's order (logwriter.in_lock_order); deleting several files locks them in primary key
+    order. Here the delete of both files starts after the writer's first row: in any other
+    order than the delete's, each would wait for the other (PostgreSQL fails one after
+    deadlock_timeout)."""
+    first, second = sorted([make_file(name="a.txt"), make_file(name="b.txt")], key=lambda f: f.pk)
+    # Handed over in the order that deadlocked: the later file's row first.
+    rows = [
+        DownloadLog(file=stored, file_name=stored.name, status=200) for stored in (second, first)
+    ]
+    both = StoredFile.objects.filter(pk__in=[first.pk, second.pk])
+    assert delete_while_a_batch_is_open(logwriter.in_lock_order(rows), both.delete) == []
     assert sorted(DownloadLog.objects.values_list("file_id", "file_name")) == [
         (None, "a.txt"),
         (None, "b.txt"),
