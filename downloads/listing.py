@@ -93,9 +93,9 @@ class _Ids:
 
 
 def _decided_ids(ids: QuerySet[Any]) -> _Ids:
-    """Runs `ids` now. The ids come back as the database gives them and go back as one
-    parameter of a constant subquery: `pk IN (%s, %s, ...)` would convert and send each of
-    thousands of ids again for every query that uses them (the page and its count)."""
+    """Runs `ids` now: their number, and the ids as one parameter of a constant subquery for
+    the page's query. They come back as the database gives them and go back as they came:
+    `pk IN (%s, %s, ...)` would convert and send each of thousands of ids again."""
     sql, params = ids.query.sql_with_params()
     connection = connections[ids.db]
     with connection.cursor() as cursor:
