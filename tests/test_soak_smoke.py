@@ -32,7 +32,8 @@ def test_a_short_soak_reports_every_figure_and_a_log_row_per_answered_download(t
             "-m",
             "bench.soak",
             "--only=django-nginx",
-            "--seconds=3",
+            "--seconds=4",
+            "--rounds=2",
             "--connections=4,16",
             "--warmup=1",
             f"--json={out}",
@@ -49,6 +50,13 @@ def test_a_short_soak_reports_every_figure_and_a_log_row_per_answered_download(t
 
     payload = json.loads(out.read_text())
     assert [run["connections"] for run in payload["runs"]] == [4, 16]
+    # Two interleaved slices of 2 s per count, merged: their requests add up.
+    for run in payload["runs"]:
+        assert [part["connections"] for part in run["slices"]] == [run["connections"]] * 2
+        parts = [part["outcome"] for part in run["slices"]]
+        assert run["outcome"]["requests"] == sum(part["requests"] for part in parts)
+        assert run["outcome"]["seconds"] == pytest.approx(sum(p["seconds"] for p in parts))
+        assert run["outcome"]["latency_ms"]["max"] == max(p["latency_ms"]["max"] for p in parts)
     for run in payload["runs"]:
         outcome = run["outcome"]
         assert outcome["requests"] > 0

@@ -2,10 +2,12 @@
 
 For each arrangement (nginx in front of gunicorn in each delivery mode, and gunicorn alone as
 `make run` starts it), wrk sends a logged-in mix of whole downloads, ranges, 304s, 404s, list
-pages and logins at 16, 64 and 256 connections. One table: requests/s, p50/p99/max, 5xx and
-other non-2xx/3xx answers, workers' memory and open files before and after, and download-log
-rows against the downloads answered; the targets of issue 8 (p99 at most 4x, throughput at least
-1x the 16-connection run's); every figure in bench/results/soak-<time>.json.
+pages and logins at 16, 64 and 256 connections, each count's minute cut into slices that take
+turns (bench/soak/rounds.py: a shared machine's speed drifts). One table: requests/s,
+p50/p99/max, 5xx and other non-2xx/3xx answers, workers' memory and open files before and
+after, and download-log rows against the downloads answered; the targets of issue 8 (p99 at
+most 4x, throughput at least 1x the 16-connection run's); every figure in
+bench/results/soak-<time>.json.
 """
 
 import argparse
@@ -20,7 +22,7 @@ from pathlib import Path
 from bench import files, servers, workspace
 from bench.__main__ import log_in, machine, prepare_django
 from bench.signals import stop_on_signals
-from bench.soak import accounting, arrangements, check, mix, report
+from bench.soak import accounting, arrangements, check, mix, report, rounds
 from bench.soak.run import RunResult, soak
 from harness.s3 import MotoS3
 
@@ -41,7 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seconds",
         type=float,
         default=float(os.environ.get("SOAK_SECONDS", "60")),
-        help="each run's duration (default: $SOAK_SECONDS, else 60)",
+        help="each connection count's load, all rounds together (default: $SOAK_SECONDS, else 60)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=int(os.environ.get("SOAK_ROUNDS", "4")),
+        help="slices per connection count, interleaved (default: $SOAK_ROUNDS, else 4)",
     )
     parser.add_argument(
         "--connections",
@@ -60,6 +68,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="where to write the JSON (default: results/)")
     args = parser.parse_args(argv)
     args.connection_counts = [int(n) for n in args.connections.split(",") if n]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if len(set(args.connection_counts)) != len(args.connection_counts):
+        parser.error("each connection count once: --rounds repeats them")
+    args.slice_seconds = args.seconds / args.rounds
+    if args.slice_seconds < 1:
+        parser.error("--seconds / --rounds is under wrk's shortest run (1 s)")
     wanted = [key for key in args.only.split(",") if key] or list(arrangements.KEYS)
     unknown = set(wanted) - set(arrangements.KEYS)
     if unknown:
@@ -130,22 +145,24 @@ def run(args: argparse.Namespace) -> int:
                         threads=args.threads,
                         count=count,
                     )
-                for connections in args.connection_counts:
-                    log(f"{plan.key}: {connections} connections, {args.seconds:g} s")
+                slices: list[RunResult] = []
+                for connections in rounds.schedule(args.connection_counts, args.rounds):
+                    log(f"{plan.key}: {connections} connections, {args.slice_seconds:g} s")
                     result = soak(
                         arrangement,
                         target,
                         connections=connections,
-                        seconds=args.seconds,
+                        seconds=args.slice_seconds,
                         threads=args.threads,
                         count=count,
                     )
-                    results.append(result)
+                    slices.append(result)
                     log(
                         f"{plan.key} at {connections}: {result.outcome.requests_per_s:,.0f} req/s, "
                         f"p99 {result.outcome.latency_ms['p99']:,.0f} ms, "
                         f"rows {result.downloads.describe()}"
                     )
+                results.extend(rounds.combine_all(slices))
             finally:
                 arrangement.stop()
         labels = {plan.key: plan.label for plan in args.plans}
@@ -153,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         busiest = max((result.foreign_cpu_share for result in results), default=0.0)
         notes = [
-            f"wrk {args.threads} threads, {args.seconds:g} s per run; {os.cpu_count()} CPUs; "
+            f"wrk {args.threads} threads; {args.seconds:g} s per connection count, in "
+            f"{args.rounds} interleaved slices of {args.slice_seconds:g} s; {os.cpu_count()} CPUs; "
             f"database {ws.database_url.split(':', 1)[0]}; run time {elapsed:.0f} s.",
             f"Other processes used up to {busiest:.0%} of the CPUs during a run"
             + (": the figures are noisier than usual." if busiest > 0.1 else "."),
@@ -170,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "machine": machine(),
             "seconds_per_run": args.seconds,
+            "rounds": args.rounds,
             "threads": args.threads,
             "mix": mix.WEIGHTS,
             "database": ws.database_url.split(":", 1)[0],

@@ -155,6 +155,21 @@ local function json_counts(counts)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
+-- The latency distribution as "percent:microseconds" pairs, finer in the tail, for merging the
+-- slices of one connection count (bench/soak/mix.py merge()). wrk's Lua gives percentiles only:
+-- its stats object answers latency[n] with n itself, not the histogram.
+local function quantiles(latency)
+  local parts = {}
+  local function add(percent)
+    table.insert(parts, string.format("%g:%d", percent, latency:percentile(percent)))
+  end
+  for step = 1, 198 do add(step / 2) end -- 0.5 .. 99
+  for step = 1, 99 do add(99 + step / 100) end -- 99.01 .. 99.99
+  -- wrk ranks a percentile p of n requests at round(p * n + 0.5): 100 would be past the last.
+  table.insert(parts, string.format("100:%d", latency.max))
+  return table.concat(parts, ",")
+end
+
 function done(summary, latency, requests)
   local totals = { sent = {}, received = {}, statuses = {} }
   for _, thread in ipairs(threads) do
@@ -176,6 +191,7 @@ function done(summary, latency, requests)
       latency:percentile(50), latency:percentile(90), latency:percentile(99),
       latency:percentile(99.9), latency.max, latency.mean
     ),
+    '"latency_quantiles":"', quantiles(latency), '",',
     '"sent":', json_counts(totals.sent), ",",
     '"received":', json_counts(totals.received), ",",
     '"statuses":', json_counts(totals.statuses),

@@ -7,6 +7,8 @@ requests, without turning the soak into a password-hashing benchmark.
 """
 
 import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -84,6 +86,9 @@ class Outcome:
     sent: dict[str, int]  # requests sent per kind
     received: dict[str, int]  # responses per class: download, not_found, page, login, ...
     statuses: dict[str, int]  # responses per status code
+    # The latency at percentiles from 0.5 to 100, finer in the tail, as sorted (percent,
+    # microseconds) pairs: what merging slices of one connection count needs.
+    latency_quantiles: tuple[tuple[float, int], ...] = ()
 
     @property
     def requests_per_s(self) -> float:
@@ -145,4 +150,73 @@ def parse(report: str) -> Outcome:
         sent=figures["sent"],
         received=figures["received"],
         statuses=figures["statuses"],
+        latency_quantiles=_quantiles(figures.get("latency_quantiles", "")),
     )
+
+
+def _quantiles(text: str) -> tuple[tuple[float, int], ...]:
+    pairs = (pair.split(":") for pair in text.split(",") if pair)
+    return tuple(sorted((float(percent), int(us)) for percent, us in pairs))
+
+
+# Merged percentiles may fall short of a rank by float rounding of the summed shares.
+_RANK_SLACK = 1e-9
+
+
+def merge(outcomes: Sequence[Outcome]) -> Outcome:
+    """Several runs of the mix as one: counts and durations summed, and latencies from the runs'
+    distributions weighted by their requests, so the p99 is that of every request rather than a
+    mean of p99s. Each run's requests between two of its percentiles count at the higher one's
+    latency: a merged figure is exact at the grid's percentiles and never understated between
+    them. One run merged gives wrk's own figures back."""
+    if not outcomes:
+        raise ValueError("nothing to merge")
+    weighted: list[tuple[int, float]] = []  # (microseconds, requests)
+    for outcome in outcomes:
+        if outcome.requests and not outcome.latency_quantiles:
+            raise ValueError("a run without its latency distribution cannot be merged")
+        below = 0.0
+        for percent, us in outcome.latency_quantiles:
+            weighted.append((us, (percent - below) / 100 * outcome.requests))
+            below = percent
+    weighted.sort()
+    total = sum(requests for _, requests in weighted)
+
+    def percentile(percent: float) -> float:
+        wanted = percent / 100 * total * (1 - _RANK_SLACK)
+        seen = 0.0
+        for us, requests in weighted:
+            seen += requests
+            if seen >= wanted:
+                return us / 1000
+        return 0.0
+
+    latency_ms = {name: percentile(p) for name, p in (("p50", 50), ("p90", 90), ("p99", 99))}
+    latency_ms["p999"] = percentile(99.9)
+    latency_ms["max"] = max(outcome.latency_ms["max"] for outcome in outcomes)
+    requests = sum(outcome.requests for outcome in outcomes)
+    latency_ms["mean"] = (
+        sum(outcome.latency_ms["mean"] * outcome.requests for outcome in outcomes) / requests
+        if requests
+        else 0.0
+    )
+    return Outcome(
+        seconds=sum(outcome.seconds for outcome in outcomes),
+        requests=requests,
+        latency_ms=latency_ms,
+        errors=_summed(outcome.errors for outcome in outcomes),
+        sent=_summed(outcome.sent for outcome in outcomes),
+        received=_summed(outcome.received for outcome in outcomes),
+        statuses=_summed(outcome.statuses for outcome in outcomes),
+        latency_quantiles=tuple(
+            (percent, round(percentile(percent) * 1000))
+            for percent, _ in outcomes[0].latency_quantiles
+        ),
+    )
+
+
+def _summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for each in counts:
+        total.update(each)
+    return dict(total)

@@ -74,7 +74,7 @@ def targets(results: list[RunResult]) -> list[Target]:
                 f"{name}: log rows - downloads answered",
                 verdict.rows - verdict.answered,
                 f"0..{verdict.in_flight} (in flight)",
-                verdict.holds,
+                result.rows_hold,
             )
         )
         base = baseline(results, result.arrangement)
@@ -122,6 +122,8 @@ def _statuses(counts: dict[str, int]) -> str:
 def _log_rows(result: RunResult) -> str:
     """The accounting, and what the rows say became of the requests once they say it."""
     text = result.downloads.describe()
+    if result.downloads.holds and not result.rows_hold:
+        text += " (MISMATCH in a slice)"
     told = {outcome: rows for outcome, rows in result.outcomes.items() if outcome}
     if told:
         text += "; " + ", ".join(f"{outcome} {rows:,}" for outcome, rows in sorted(told.items()))
@@ -196,7 +198,7 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "socket_errors": outcome.socket_errors,
         "downloads": {
             **asdict(result.downloads),
-            "holds": result.downloads.holds,
+            "holds": result.rows_hold,
             "by_outcome": result.outcomes,
         },
         "denied": {

@@ -37,6 +37,8 @@ class RunResult:
     # CPU seconds the gunicorn workers used during the run: per request, the app's own cost,
     # which other processes on a shared machine slow down but do not change.
     worker_cpu_s: float = 0.0
+    # The interleaved slices this run was combined from (bench/soak/rounds.py); () for a slice.
+    slices: tuple["RunResult", ...] = ()
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -58,6 +60,13 @@ class RunResult:
             answered=self.outcome.missing_answered,
             in_flight=self.outcome.missing_in_flight,
         )
+
+    @property
+    def rows_hold(self) -> bool:
+        """Every answered download has its row and no row is invented, in each slice: a
+        surplus in one slice may not hide a shortfall in another."""
+        parts = self.slices or (self,)
+        return all(part.downloads.holds for part in parts)
 
     @property
     def outcomes(self) -> dict[str, int]:
