@@ -89,6 +89,30 @@ class RssWatch(Sampler):
         return max((self.peak[pid] - self.before[pid] for pid in self.pids), default=0) / MIB
 
 
+class ChildrenCpu:
+    """CPU seconds of the child processes this process waits for while a block runs (wrk)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> "ChildrenCpu":
+        self._start = _children_seconds()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.seconds = _children_seconds() - self._start
+
+
+def _children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class CpuWatch:
     """CPU seconds the processes spend while a block runs, and the wall time it takes."""
 
@@ -120,6 +144,9 @@ class ForeignLoad:
     def __init__(self, our_pids: Callable[[], list[int]]) -> None:
         self.our_pids = our_pids
         self.share = 0.0
+        # Share of the machine's CPUs nobody used: a server held back by something other than
+        # CPU (locks, hand-offs between threads) leaves it idle while clients wait.
+        self.idle_share = 0.0
 
     def __enter__(self) -> "ForeignLoad":
         self._wall = time.monotonic()
@@ -136,5 +163,7 @@ class ForeignLoad:
     ) -> None:
         wall = time.monotonic() - self._wall
         ours = (own_seconds() - self._own) + (cpu_seconds(self.our_pids()) - self._servers)
-        foreign = machine_busy_seconds() - self._busy - ours
-        self.share = max(0.0, foreign / (wall * (os.cpu_count() or 1)))
+        busy = machine_busy_seconds() - self._busy
+        capacity = wall * (os.cpu_count() or 1)
+        self.share = max(0.0, (busy - ours) / capacity)
+        self.idle_share = max(0.0, 1 - busy / capacity)

@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
             + ". RSS and fds: all workers summed, before -> after the run. Accept queue:"
             " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples)."
             " Workers' CPU split: each gunicorn worker's share of the CPU time they used."
-            " Others' CPU: share of the machine other processes used during the run.",
+            " Others' CPU: share of the machine other processes used during the run;"
+            " idle CPU: share nobody used.",
         ]
         print(report.render(results, labels, found, notes))
         out = args.json or RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"

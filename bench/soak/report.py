@@ -28,6 +28,7 @@ HEADER = [
     "accept queue",
     "workers' CPU split",
     "app CPU ms/req",
+    "nginx / wrk CPU ms/req",
     "gunicorn RSS MiB",
     "gunicorn fds",
     "nginx RSS MiB",
@@ -35,6 +36,7 @@ HEADER = [
     "log rows = downloads",
     "denied rows = 404s",
     "others' CPU",
+    "idle CPU",
 ]
 
 
@@ -160,6 +162,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 f"{result.accept_queue_mean:.0f} / {result.accept_queue_max}",
                 balance.describe(result.worker_shares),
                 _cpu_ms(result.cpu_ms_per_request),
+                f"{_cpu_ms(result.proxy_ms_per_request)} / {_cpu_ms(result.client_ms_per_request)}",
                 gunicorn_rss,
                 _change(footprint.total_fds(start.gunicorn), footprint.total_fds(end.gunicorn)),
                 _change(footprint.total_rss(start.nginx), footprint.total_rss(end.nginx)),
@@ -167,6 +170,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 _log_rows(result),
                 denied.describe() if result.denied_logged else f"not logged ({denied.answered:,})",
                 f"{result.foreign_cpu_share:.0%}",
+                f"{result.idle_cpu_share:.0%}",
             ]
         )
     return lines

@@ -44,10 +44,13 @@ def combine(slices: Sequence[RunResult]) -> RunResult:
         settle_s=max(s.settle_s for s in slices),
         end=last.end,
         foreign_cpu_share=_weighted([s.foreign_cpu_share for s in slices], seconds),
+        idle_cpu_share=_weighted([s.idle_cpu_share for s in slices], seconds),
         accept_queue_max=max(s.accept_queue_max for s in slices),
         accept_queue_mean=_weighted([s.accept_queue_mean for s in slices], seconds),
         worker_shares=_worker_shares(slices, cpu),
         worker_cpu_s=cpu,
+        proxy_cpu_s=sum(s.proxy_cpu_s for s in slices),
+        client_cpu_s=sum(s.client_cpu_s for s in slices),
         slices=tuple(slices),
     )
 

@@ -37,13 +37,30 @@ class RunResult:
     # CPU seconds the gunicorn workers used during the run: per request, the app's own cost,
     # which other processes on a shared machine slow down but do not change.
     worker_cpu_s: float = 0.0
+    # Share of the machine's CPUs left idle during the run.
+    idle_cpu_share: float = 0.0
+    # CPU seconds nginx's workers and wrk itself used during the run: on a machine the clients
+    # share with the servers, what they take is not there for the app.
+    proxy_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
     # The interleaved slices this run was combined from (bench/soak/rounds.py); () for a slice.
     slices: tuple["RunResult", ...] = ()
 
     @property
     def cpu_ms_per_request(self) -> float | None:
+        return self._per_request(self.worker_cpu_s)
+
+    @property
+    def proxy_ms_per_request(self) -> float | None:
+        return self._per_request(self.proxy_cpu_s)
+
+    @property
+    def client_ms_per_request(self) -> float | None:
+        return self._per_request(self.client_cpu_s)
+
+    def _per_request(self, cpu_s: float) -> float | None:
         requests = self.outcome.requests
-        return 1000 * self.worker_cpu_s / requests if requests and self.worker_cpu_s else None
+        return 1000 * cpu_s / requests if requests and cpu_s else None
 
     @property
     def downloads(self) -> Verdict:
@@ -94,6 +111,8 @@ def soak(
         procstat.ForeignLoad(lambda: [pid for s in ours for pid in s.pids()]) as foreign,
         QueueWatch(arrangement.app.port) as queue,
         WorkerShares(arrangement.app) as shares,
+        procstat.CpuWatch(arrangement.proxy.worker_pids() if arrangement.proxy else []) as proxy,
+        procstat.ChildrenCpu() as client,
     ):
         result = wrk.run(
             arrangement.entry.url + "/",
@@ -117,8 +136,11 @@ def soak(
         start=start,
         end=footprint.take(arrangement.app, arrangement.proxy),
         foreign_cpu_share=foreign.share,
+        idle_cpu_share=foreign.idle_share,
         accept_queue_max=queue.longest,
         accept_queue_mean=queue.mean,
         worker_shares=shares.shares,
         worker_cpu_s=shares.seconds,
+        proxy_cpu_s=proxy.seconds,
+        client_cpu_s=client.seconds,
     )
