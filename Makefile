@@ -71,7 +71,7 @@ bench: $(STAMP) system-deps
 bench-admin: $(STAMP) system-deps
 	$(PY) -m bench.admin $(BENCH_ADMIN_ARGS)
 
-# Many clients at once through every arrangement (README, "Soak"); SOAK_SECONDS=10 for a quick look.
+# Many clients at once through every arrangement (README, "Soak"); SOAK_SECONDS=10 SOAK_ROUNDS=2 for a quick look.
 soak: $(STAMP) system-deps
 	$(PY) -m bench.soak
 

@@ -42,6 +42,15 @@ def test_downloads_leave_with_sendfile(monkeypatch):
     assert load().sendfile is True
 
 
+def test_one_worker_more_than_cores_unless_told(monkeypatch):
+    # A worker's threads share one core (the GIL); with one worker per core, cores idled
+    # while clients waited (README, Soak).
+    monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
+    assert load().workers == os.cpu_count() + 1
+    monkeypatch.setenv("GUNICORN_WORKERS", "2")
+    assert load().workers == 2
+
+
 def test_threaded_workers_hardened_against_stalled_clients_with_keepalive():
     config = load()
     # gthread's threads and heartbeat, plus deadlines for slow clients (test_stalled_clients.py).
