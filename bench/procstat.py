@@ -89,30 +89,6 @@ class RssWatch(Sampler):
         return max((self.peak[pid] - self.before[pid] for pid in self.pids), default=0) / MIB
 
 
-class ChildrenCpu:
-    """CPU seconds of the child processes this process waits for while a block runs (wrk)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def __enter__(self) -> "ChildrenCpu":
-        self._start = _children_seconds()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.seconds = _children_seconds() - self._start
-
-
-def _children_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 class CpuWatch:
     """CPU seconds the processes spend while a block runs, and the wall time it takes."""
 
@@ -121,8 +97,11 @@ class CpuWatch:
         self.seconds = 0.0
         self.wall = 0.0
 
-    def __enter__(self) -> "CpuWatch":
-        self._start = cpu_seconds(self.pids)
+    def used(self) -> float:
+        return cpu_seconds(self.pids)
+
+    def __enter__(self) -> Self:
+        self._start = self.used()
         self._wall = time.monotonic()
         return self
 
@@ -133,7 +112,18 @@ class CpuWatch:
         traceback: TracebackType | None,
     ) -> None:
         self.wall = time.monotonic() - self._wall
-        self.seconds = cpu_seconds(self.pids) - self._start
+        self.seconds = self.used() - self._start
+
+
+class ChildrenCpu(CpuWatch):
+    """CPU seconds of the child processes this process waits for while a block runs (wrk)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def used(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
 
 
 class ForeignLoad:
