@@ -12,13 +12,15 @@ from typing import Self
 from harness.procfs import MIB, cpu_seconds, machine_busy_seconds, rss_bytes
 
 
+def rusage_seconds(who: int) -> float:
+    """User plus system CPU seconds of resource.RUSAGE_SELF or RUSAGE_CHILDREN."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def own_seconds() -> float:
     """CPU seconds of this process and of the children it has waited for (wrk, curl)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
+    return rusage_seconds(resource.RUSAGE_SELF) + rusage_seconds(resource.RUSAGE_CHILDREN)
 
 
 class Sampler:
@@ -122,8 +124,7 @@ class ChildrenCpu(CpuWatch):
         super().__init__([])
 
     def used(self) -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
+        return rusage_seconds(resource.RUSAGE_CHILDREN)
 
 
 class ForeignLoad:

@@ -191,8 +191,8 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
                 return us / 1000
         return 0.0
 
-    latency_ms = {name: percentile(p) for name, p in (("p50", 50), ("p90", 90), ("p99", 99))}
-    latency_ms["p999"] = percentile(99.9)
+    points = (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9))
+    latency_ms = {name: percentile(percent) for name, percent in points}
     latency_ms["max"] = max(outcome.latency_ms["max"] for outcome in outcomes)
     requests = sum(outcome.requests for outcome in outcomes)
     latency_ms["mean"] = (
