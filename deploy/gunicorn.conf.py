@@ -9,6 +9,7 @@ import multiprocessing
 import os
 from typing import Any
 
+from deploy.accesslog import BackgroundAccessLogger
 from deploy.worker import Limits
 from project.env import env_bool, env_choice, env_int, env_str
 
@@ -61,6 +62,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # balancer keeps the request log and the app its download log. A third copy of every line is a
 # visible share of a small download's CPU (README, Performance).
 accesslog = env_str("GUNICORN_ACCESSLOG") or None
+# Access lines written by a thread of each worker, not under a lock by every request thread
+# (deploy/accesslog.py says what that cost at 256 clients).
+logger_class = "deploy.accesslog.BackgroundAccessLogger"
 errorlog = "-"
 loglevel = env_choice(
     "GUNICORN_LOGLEVEL", "info", ["debug", "info", "warning", "error", "critical"]
@@ -73,10 +77,16 @@ wsgi_app = "project.wsgi:application"
 def worker_exit(server: Any, worker: Any) -> None:
     """The download log, before the worker exits: rows for downloads still being sent (as far
     as they got), then every queued row, within the writer's deadline (10 s), so it ends before
-    graceful_timeout's SIGKILL. `atexit` would come later, if at all."""
+    graceful_timeout's SIGKILL. `atexit` would come later, if at all. The access log's writer
+    writes its queued lines meanwhile, and gets a short wait of its own after."""
     from downloads.downloadlog import finish_open_bodies
     from downloads.logwriter import WRITER
 
+    log = server.log
+    if isinstance(log, BackgroundAccessLogger):
+        log.stop_access_log()
     finish_open_bodies()
     WRITER.stop()
-    server.log.info("Download log written before worker %s exits", worker.pid)
+    log.info("Download log written before worker %s exits", worker.pid)
+    if isinstance(log, BackgroundAccessLogger) and not log.flush_access_log():
+        log.error("Worker %s exits with %d access log lines unwritten", worker.pid, log.backlog)
