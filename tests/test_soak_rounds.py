@@ -151,6 +151,30 @@ def test_a_row_missing_in_one_slice_is_not_hidden_by_a_surplus_in_another():
     assert "MISMATCH in a slice" in report.render([run], {}, [], [])
 
 
+def test_a_denied_row_missing_in_one_slice_is_not_hidden_by_a_surplus_in_another():
+    def denying(denied_rows: int, missing_sent: int) -> RunResult:
+        base = a_slice(64, [10_000] * 100)
+        return dataclasses.replace(
+            base,
+            outcome=dataclasses.replace(
+                base.outcome,
+                sent={"small": 90, "missing": missing_sent},
+                received={"download": 90, "not_found": 10},
+            ),
+            rows_before=accounting.Rows(downloads=1000, denied=50),
+            rows_after=accounting.Rows(downloads=1090, denied=50 + denied_rows),
+        )
+
+    # One 404 without its row; the other slice has one row for a 404 still in flight.
+    run = rounds.combine([denying(9, 10), denying(11, 11)])
+
+    assert run.denied.holds  # 20 rows for 20 answers and 1 in flight, summed
+    assert run.rows_hold
+    assert not run.denied_rows_hold
+    assert "(MISMATCH in a slice)" in report.render([run], {}, [], [])
+    assert report.as_json(run)["denied"]["holds"] is False
+
+
 def test_each_arrangement_and_count_is_one_run_in_the_order_first_run():
     order = rounds.schedule([16, 256], 2)
     slices = [a_slice(n, [10_000] * 10) for n in order]

@@ -5,6 +5,7 @@ from typing import Any
 
 from bench.report import Target, markdown_table
 from bench.soak import balance, footprint
+from bench.soak.accounting import Verdict
 from bench.soak.run import RunResult
 
 # Each arrangement's first run is its baseline (16 connections unless asked otherwise, the figure
@@ -121,11 +122,16 @@ def _statuses(counts: dict[str, int]) -> str:
     return " ".join(f"{status}:{count:,}" for status, count in counts.items()) or "0"
 
 
+def _accounting(verdict: Verdict, holds_in_every_slice: bool) -> str:
+    text = verdict.describe()
+    if verdict.holds and not holds_in_every_slice:
+        text += " (MISMATCH in a slice)"
+    return text
+
+
 def _log_rows(result: RunResult) -> str:
     """The accounting, and what the rows say became of the requests once they say it."""
-    text = result.downloads.describe()
-    if result.downloads.holds and not result.rows_hold:
-        text += " (MISMATCH in a slice)"
+    text = _accounting(result.downloads, result.rows_hold)
     told = {outcome: rows for outcome, rows in result.outcomes.items() if outcome}
     if told:
         text += "; " + ", ".join(f"{outcome} {rows:,}" for outcome, rows in sorted(told.items()))
@@ -168,7 +174,9 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 _change(footprint.total_rss(start.nginx), footprint.total_rss(end.nginx)),
                 _change(footprint.total_fds(start.nginx), footprint.total_fds(end.nginx)),
                 _log_rows(result),
-                denied.describe() if result.denied_logged else f"not logged ({denied.answered:,})",
+                _accounting(denied, result.denied_rows_hold)
+                if result.denied_logged
+                else f"not logged ({denied.answered:,})",
                 f"{result.foreign_cpu_share:.0%}",
                 f"{result.idle_cpu_share:.0%}",
             ]
@@ -208,6 +216,6 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "denied": {
             **asdict(result.denied),
             "logged": result.denied_logged,
-            "holds": result.denied.holds,
+            "holds": result.denied_rows_hold,
         },
     }

@@ -82,8 +82,12 @@ class RunResult:
     def rows_hold(self) -> bool:
         """Every answered download has its row and no row is invented, in each slice: a
         surplus in one slice may not hide a shortfall in another."""
-        parts = self.slices or (self,)
-        return all(part.downloads.holds for part in parts)
+        return all(part.downloads.holds for part in self.slices or (self,))
+
+    @property
+    def denied_rows_hold(self) -> bool:
+        """The same for the denied requests' rows (the mix's 404s)."""
+        return all(part.denied.holds for part in self.slices or (self,))
 
     @property
     def outcomes(self) -> dict[str, int]:
