@@ -175,6 +175,24 @@ def test_a_denied_row_missing_in_one_slice_is_not_hidden_by_a_surplus_in_another
     assert report.as_json(run)["denied"]["holds"] is False
 
 
+def test_the_throughput_ratio_is_shown_round_by_round_beside_the_merged_one():
+    def timed(connections: int, requests: int) -> RunResult:
+        return a_slice(connections, [10_000] * requests)  # each slice lasts 10 s
+
+    order = rounds.schedule([16, 256], 2)  # 16, 256, 256, 16
+    per_slice = {16: iter([100, 120]), 256: iter([110, 108])}
+    runs = rounds.combine_all([timed(n, next(per_slice[n])) for n in order])
+    base, many = runs
+
+    assert report.rps_ratio(many, base) == pytest.approx(218 / 220)
+    assert report.rps_ratios_per_round(many, base) == pytest.approx([1.10, 0.90])
+    assert report.rps_ratios_per_round(base, base) == []
+    (target,) = [t for t in report.targets(runs) if "req/s" in t.what]
+    assert not target.met
+    assert target.goal == ">= 1x; per round 0.90 to 1.10x"
+    assert " 0.90 to 1.10x |" in report.render(runs, {}, [], [])
+
+
 def test_each_arrangement_and_count_is_one_run_in_the_order_first_run():
     order = rounds.schedule([16, 256], 2)
     slices = [a_slice(n, [10_000] * 10) for n in order]

@@ -19,6 +19,7 @@ HEADER = [
     "conns",
     "req/s",
     "x base",
+    "x base per round",
     "p50 ms",
     "p99 ms",
     "p99 x base",
@@ -60,6 +61,25 @@ def rps_ratio(result: RunResult, base: RunResult | None) -> float | None:
     return result.outcome.requests_per_s / base.outcome.requests_per_s
 
 
+def rps_ratios_per_round(result: RunResult, base: RunResult | None) -> list[float]:
+    """Throughput over the baseline's, round by round (bench/soak/rounds.py): slices of one
+    round ran minutes apart at most, so their spread shows how far the merged ratio can be
+    trusted on this machine."""
+    if base is None or base is result or len(result.slices) != len(base.slices):
+        return []
+    return [
+        mine.outcome.requests_per_s / theirs.outcome.requests_per_s
+        for mine, theirs in zip(result.slices, base.slices, strict=True)
+        if theirs.outcome.requests_per_s
+    ]
+
+
+def _spread(ratios: list[float]) -> str:
+    if not ratios:
+        return "—"
+    return f"{min(ratios):.2f} to {max(ratios):.2f}x"
+
+
 def targets(results: list[RunResult]) -> list[Target]:
     found: list[Target] = []
     for result in results:
@@ -93,11 +113,13 @@ def targets(results: list[RunResult]) -> list[Target]:
             )
         )
         rate = rps_ratio(result, base)
+        per_round = rps_ratios_per_round(result, base)
         found.append(
             Target(
                 f"{name}: req/s / req/s at {base.connections}",
                 rate,
-                f">= {MIN_RPS_RATIO:g}x",
+                f">= {MIN_RPS_RATIO:g}x"
+                + (f"; per round {_spread(per_round)}" if per_round else ""),
                 rate is not None and rate >= MIN_RPS_RATIO,
             )
         )
@@ -158,6 +180,7 @@ def table_rows(results: list[RunResult], labels: dict[str, str]) -> list[list[st
                 str(result.connections),
                 f"{outcome.requests_per_s:,.0f}",
                 _ratio(rps_ratio(result, base)),
+                _spread(rps_ratios_per_round(result, base)),
                 _ms(latency["p50"]),
                 _ms(latency["p99"]),
                 _ratio(p99_ratio(result, base)),
