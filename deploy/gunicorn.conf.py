@@ -63,7 +63,8 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # visible share of a small download's CPU (README, Performance).
 accesslog = env_str("GUNICORN_ACCESSLOG") or None
 # Access lines written by a thread of each worker, not under a lock by every request thread
-# (deploy/accesslog.py says what that cost at 256 clients).
+# (deploy/accesslog.py says what that cost at 256 clients). gunicorn turns to its statsd logger
+# only from its default class: GUNICORN_CMD_ARGS="--logger-class simple --statsd-host HOST:PORT".
 logger_class = "deploy.accesslog.BackgroundAccessLogger"
 errorlog = "-"
 loglevel = env_choice(

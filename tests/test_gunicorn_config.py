@@ -10,8 +10,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from gunicorn.app.base import Application
 from gunicorn.config import Config
+from gunicorn.instrument.statsd import Statsd
 from gunicorn.workers.gthread import ThreadWorker
 
+from deploy.accesslog import BackgroundAccessLogger
 from deploy.worker import Limits, StallProofWorker
 from downloads.logwriter import EXIT_DEADLINE_SECONDS, PG_STATEMENT_TIMEOUT_MS
 from harness.process import ROOT, free_port
@@ -49,6 +51,17 @@ def test_one_worker_more_than_cores_unless_told(monkeypatch):
     assert load().workers == os.cpu_count() + 1
     monkeypatch.setenv("GUNICORN_WORKERS", "2")
     assert load().workers == 2
+
+
+def test_access_lines_go_through_a_writer_thread_unless_statsd_is_asked_for():
+    config = load()
+    assert config.logger_class is BackgroundAccessLogger
+
+    # gunicorn switches to its statsd logger only from its default class, so a deployer who
+    # wants statsd names that default back (README, environment).
+    config.set("logger_class", "simple")
+    config.set("statsd_host", "127.0.0.1:8125")
+    assert config.logger_class is Statsd
 
 
 def test_threaded_workers_hardened_against_stalled_clients_with_keepalive():
