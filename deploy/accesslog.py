@@ -33,12 +33,7 @@ class BackgroundAccessLogger(Logger):
     """gunicorn's Logger, with access lines handed to a writer thread started in each worker."""
 
     def __init__(self, cfg: Any) -> None:
-        self._lines: queue.SimpleQueue[_Line | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        self._dropped = 0
-        self._dropped_lock = threading.Lock()
-        self._stopping = False
+        self._forget_writer()
         super().__init__(cfg)
         # A worker is a fork of the master: the master's queue and writer (if any) are not its.
         os.register_at_fork(after_in_child=self._forget_writer)
@@ -75,8 +70,7 @@ class BackgroundAccessLogger(Logger):
 
     def stop_access_log(self) -> None:
         """Ask the writer to write what is queued and stop, without waiting for it."""
-        if self._writer is not None and not self._stopping:
-            self._stopping = True
+        if self._writer is not None:
             self._lines.put(_STOP)
 
     def flush_access_log(self, timeout: float = FLUSH_SECONDS) -> bool:
@@ -90,12 +84,11 @@ class BackgroundAccessLogger(Logger):
         return not writer.is_alive()
 
     def _forget_writer(self) -> None:
-        self._lines = queue.SimpleQueue()
-        self._writer = None
+        self._lines: queue.SimpleQueue[_Line | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._dropped = 0
         self._dropped_lock = threading.Lock()
-        self._stopping = False
 
     def _start_writer(self) -> None:
         with self._writer_lock:

@@ -84,10 +84,13 @@ def worker_exit(server: Any, worker: Any) -> None:
     from downloads.logwriter import WRITER
 
     log = server.log
-    if isinstance(log, BackgroundAccessLogger):
-        log.stop_access_log()
+    # Another logger class when a deployer asked for gunicorn's statsd one.
+    access_log = log if isinstance(log, BackgroundAccessLogger) else None
+    if access_log:
+        access_log.stop_access_log()
     finish_open_bodies()
     WRITER.stop()
     log.info("Download log written before worker %s exits", worker.pid)
-    if isinstance(log, BackgroundAccessLogger) and not log.flush_access_log():
-        log.error("Worker %s exits with %d access log lines unwritten", worker.pid, log.backlog)
+    if access_log and not access_log.flush_access_log():
+        unwritten = access_log.backlog
+        log.error("Worker %s exits with %d access log lines unwritten", worker.pid, unwritten)
