@@ -62,6 +62,39 @@ def test_the_lua_report_is_read_into_rates_latencies_and_counts():
     assert outcome.strays == 0
 
 
+def test_requests_per_s_is_that_of_the_whole_seconds_after_the_warm_up():
+    # Seconds 100 and 107 are partial; 101 and 102 are the warm-up (every connection's first
+    # request, wrk's buffers growing); 104 had no answer at all and still counts.
+    per_second = "100:40,101:300,102:450,103:500,105:520,106:480,107:90"
+    outcome = mix.parse(wrk_report(requests=2380, duration_us=7_500_000, per_second=per_second))
+
+    assert mix.WARMUP_S == 2
+    assert (outcome.steady_requests, outcome.steady_seconds) == (1500, 4)
+    assert outcome.requests_per_s == 375
+
+
+def test_a_run_too_short_for_a_steady_state_falls_back_to_its_whole_length():
+    outcome = mix.parse(wrk_report(per_second="100:40,101:300,102:450,103:210"))
+
+    assert outcome.steady_seconds == 0
+    assert outcome.requests_per_s == 500
+
+
+def test_each_connections_first_request_is_the_big_download():
+    target = mix.Target(
+        small_path="/s",
+        big_path="/b",
+        etag='"e"',
+        missing_ids=("1",),
+        cookie="sessionid=x",
+        csrf_token="t",
+        username="u",
+        password="p",
+    )
+
+    assert "connections_per_thread=128" in target.script_args(128)
+
+
 def test_a_lost_session_or_an_unknown_answer_fails_its_target():
     run = result(received={"download": 780, "not_found": 100, "page": 110, "redirect": 10})
 

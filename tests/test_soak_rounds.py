@@ -110,6 +110,16 @@ def test_counts_add_up_across_slices():
     assert merged.downloads_answered == 17
 
 
+def test_steady_states_add_up_across_slices():
+    one = dataclasses.replace(outcome([5000] * 10), steady_requests=6, steady_seconds=2)
+    two = dataclasses.replace(outcome([5000] * 10), steady_requests=9, steady_seconds=1)
+
+    merged = mix.merge([one, two])
+
+    assert (merged.steady_requests, merged.steady_seconds) == (15, 3)
+    assert merged.requests_per_s == 5
+
+
 def test_a_run_without_its_distribution_is_refused_rather_than_merged_as_nothing():
     bare = dataclasses.replace(outcome([5000] * 10), latency_quantiles=())
 

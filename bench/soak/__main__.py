@@ -177,7 +177,10 @@ def run(args: argparse.Namespace) -> int:
             + (": the figures are noisier than usual." if busiest > 0.1 else "."),
             "Mix per 1,000 requests: "
             + ", ".join(f"{kind} {weight}" for kind, weight in mix.WEIGHTS.items())
-            + ". RSS and fds: all workers summed, before -> after the run. Accept queue:"
+            + f"; each connection's first request is a big one. req/s: the steady state, the"
+            f" whole seconds of each slice after its first {mix.WARMUP_S} (a slice too short"
+            " for that counts whole). RSS and fds: all workers summed, before -> after the"
+            " run. Accept queue:"
             " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples)."
             " Workers' CPU split: each gunicorn worker's share of the CPU time they used."
             " Others' CPU: share of the machine other processes used during the run;"

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 SCRIPT = Path(__file__).resolve().parent / "mix.lua"
@@ -29,6 +30,10 @@ RANGE = "bytes=524288-589823"
 # Searches the list page is asked for: many matches, one, none.
 QUERIES = ("member-", "member-0042", "no-such-file")
 MARKER = "SOAK-RESULT "
+# Seconds of each run left out of its requests/s: every connection's first request (a 1 MiB
+# download, mix.lua) sizes wrk's body buffer for it, and the app's side opens its connections.
+# What a run of N connections sustains is what comes after.
+WARMUP_S = 2
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class Target:
     # Where a successful login sends the user (LOGIN_REDIRECT_URL).
     login_redirect: str = "/"
 
-    def script_args(self) -> list[str]:
+    def script_args(self, connections_per_thread: int = 0) -> list[str]:
         login_body = urlencode(
             {
                 "username": self.username,
@@ -68,6 +73,7 @@ class Target:
             "login_path": self.login_path,
             "login_body": login_body,
             "login_redirect": self.login_redirect,
+            "connections_per_thread": str(connections_per_thread),
         }
         for key, value in values.items():
             if "," in value and key not in ("weights", "missing_paths", "list_paths"):
@@ -89,9 +95,15 @@ class Outcome:
     # The latency at percentiles from 0.5 to 100, finer in the tail, as sorted (percent,
     # microseconds) pairs: what merging slices of one connection count needs.
     latency_quantiles: tuple[tuple[float, int], ...] = ()
+    # Responses in the whole seconds after the warm-up (steady_state()), and how many seconds.
+    steady_requests: int = 0
+    steady_seconds: int = 0
 
     @property
     def requests_per_s(self) -> float:
+        """The steady state's rate; the whole run's when it was too short to have one."""
+        if self.steady_seconds:
+            return self.steady_requests / self.steady_seconds
         return self.requests / self.seconds if self.seconds else 0.0
 
     @property
@@ -135,13 +147,17 @@ class Outcome:
         return max(0, self.sent.get("missing", 0) - self.missing_answered)
 
 
-def parse(report: str) -> Outcome:
+def figures_of(report: str) -> dict[str, Any]:
+    """The figures mix.lua's done() printed into wrk's report."""
     for line in report.splitlines():
         if line.startswith(MARKER):
-            figures = json.loads(line[len(MARKER) :])
-            break
-    else:
-        raise ValueError(f"no {MARKER.strip()} line in wrk's report:\n{report}")
+            figures: dict[str, Any] = json.loads(line[len(MARKER) :])
+            return figures
+    raise ValueError(f"no {MARKER.strip()} line in wrk's report:\n{report}")
+
+
+def parse(report: str) -> Outcome:
+    figures = figures_of(report)
     return Outcome(
         seconds=figures["duration_us"] / 1e6,
         requests=figures["requests"],
@@ -151,7 +167,27 @@ def parse(report: str) -> Outcome:
         received=figures["received"],
         statuses=figures["statuses"],
         latency_quantiles=_quantiles(figures.get("latency_quantiles", "")),
+        **steady_state(answers_per_second(figures)),
     )
+
+
+def answers_per_second(figures: dict[str, Any]) -> dict[int, int]:
+    """Answers by second of the clock (Unix time) they arrived in."""
+    pairs = (pair.split(":") for pair in figures.get("per_second", "").split(",") if pair)
+    return {int(second): int(count) for second, count in pairs}
+
+
+def steady_state(per_second: dict[int, int]) -> dict[str, int]:
+    """Responses and seconds of the run's steady state: the whole seconds of the clock after
+    the warm-up. The first and last seconds with a response are partial; a second without
+    any counts as zero."""
+    if not per_second:
+        return {"steady_requests": 0, "steady_seconds": 0}
+    seconds = range(min(per_second) + 1 + WARMUP_S, max(per_second))
+    return {
+        "steady_requests": sum(per_second.get(second, 0) for second in seconds),
+        "steady_seconds": len(seconds),
+    }
 
 
 def _quantiles(text: str) -> tuple[tuple[float, int], ...]:
@@ -212,6 +248,8 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
             (percent, round(percentile(percent) * 1000))
             for percent, _ in outcomes[0].latency_quantiles
         ),
+        steady_requests=sum(outcome.steady_requests for outcome in outcomes),
+        steady_seconds=sum(outcome.steady_seconds for outcome in outcomes),
     )
 
 

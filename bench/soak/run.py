@@ -125,7 +125,7 @@ def soak(
             threads=threads,
             timeout_s=WRK_TIMEOUT_S,
             script=mix.SCRIPT,
-            script_args=target.script_args(),
+            script_args=target.script_args(connections // min(threads, connections)),
         )
     outcome = mix.parse(result.report)
     expected = Rows(downloads=before.downloads + outcome.downloads_answered, denied=before.denied)
