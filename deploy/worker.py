@@ -41,7 +41,8 @@ from gunicorn import http, util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from project.env import env_float, env_int
+from deploy.balance import LoadTable, Shedder
+from project.env import env_bool, env_float, env_int
 
 # A blocked send or receive waits this long before its thread counts as "waiting on the client"
 # (a client reading at any useful speed makes room sooner), then looks up this often to check
@@ -74,6 +75,7 @@ class Limits:
     send_timeout: float = 60.0
     waiting_threads: int = 128
     max_clients: int = 512
+    balance: bool = True
 
     @classmethod
     def from_environ(cls) -> "Limits":
@@ -86,6 +88,7 @@ class Limits:
             send_timeout=env_float("GUNICORN_SEND_TIMEOUT", cls.send_timeout, minimum=1),
             waiting_threads=env_int("GUNICORN_WAITING_THREADS", cls.waiting_threads, minimum=0),
             max_clients=env_int("GUNICORN_MAX_CLIENTS", cls.max_clients, minimum=1),
+            balance=env_bool("GUNICORN_BALANCE", cls.balance),
         )
 
     def body_deadline(self, started: float, received: int) -> float:
@@ -237,10 +240,17 @@ def abort(sock: socket.socket) -> None:
     util.close(sock)
 
 
+# Made when the arbiter imports this module, so that every worker it forks shares it.
+LOADS = LoadTable()
+
+
 class StallProofWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # gunicorn makes the worker in the arbiter, then forks: the slot is claimed there, one
+        # worker at a time.
         super().__init__(*args, **kwargs)
         self.limits = Limits.from_environ()
+        self.shedder = Shedder(LOADS, LOADS.claim() if self.limits.balance else -1)
         self.incoming: dict[Conn, None] = {}  # receiving a head or small body, by arrival
         self.lingering: dict[socket.socket, float] = {}  # closing: draining until a deadline
         self.ready: deque[Conn] = deque()  # complete requests waiting for a thread
@@ -262,6 +272,12 @@ class StallProofWorker(ThreadWorker):
         return futures.ThreadPoolExecutor(
             max_workers=self.cfg.threads + self.limits.waiting_threads
         )
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self.shedder.release()
 
     # --- accepting: `worker_connections` counts the requests this worker works on ------------
 
@@ -391,6 +407,7 @@ class StallProofWorker(ThreadWorker):
                 self.end_linger(sock)
         # gthread's run() re-decides accepting only when its own count says so; run every turn.
         self.set_accept_enabled(True)
+        self.shedder.update(len(self.ready) + self.working)
 
     # --- threads: `threads` at work, more may wait on their clients ---------------------------
 
@@ -428,6 +445,10 @@ class StallProofWorker(ThreadWorker):
         self.dispatch()
 
     def handle_request(self, req: Any, conn: Conn) -> bool:  # type: ignore[override]
+        if self.shedder.take():
+            # This worker has more requests waiting than the others (deploy/balance.py): the
+            # client's next request comes on a new connection, which may land on any worker.
+            req.must_close = True
         try:
             return bool(super().handle_request(req, conn))
         except TimeoutError as error:

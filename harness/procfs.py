@@ -80,6 +80,8 @@ class TcpSocket:
     state: str  # LISTEN, ESTABLISHED...
     # Bytes not yet read; for a listening socket, connections waiting to be accepted.
     rx_queue: int
+    # The other end's port (0 for a listening socket): which client a connection is.
+    remote_port: int = 0
 
 
 def tcp_sockets(port: int) -> list[TcpSocket]:
@@ -94,7 +96,14 @@ def tcp_sockets(port: int) -> list[TcpSocket]:
             fields = line.split()
             if int(fields[1].rsplit(":", 1)[1], 16) == port:
                 rx_queue = int(fields[4].split(":")[1], 16)
-                found.append(TcpSocket(inode=int(fields[9]), state=fields[3], rx_queue=rx_queue))
+                found.append(
+                    TcpSocket(
+                        inode=int(fields[9]),
+                        state=fields[3],
+                        rx_queue=rx_queue,
+                        remote_port=int(fields[2].rsplit(":", 1)[1], 16),
+                    )
+                )
     return found
 
 
