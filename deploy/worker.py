@@ -19,6 +19,8 @@ therefore stopped the app. Here, with the same threads and the same gthread mach
   more threads may wait on clients. `worker_connections` caps the requests a worker works on or
   holds ready for a thread, not connections idle between requests, still sending their head or
   waiting on their client; `GUNICORN_MAX_CLIENTS` caps them all.
+- A worker with clearly more requests waiting than the others lets kept-alive connections go,
+  one answer at a time, so that the next ones land on any worker (deploy/balance.py).
 
 Plain HTTP/1.1 only, which is what the shipped configuration serves (TLS ends at nginx).
 """
