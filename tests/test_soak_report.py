@@ -80,21 +80,6 @@ def test_a_run_too_short_for_a_steady_state_falls_back_to_its_whole_length():
     assert outcome.requests_per_s == 500
 
 
-def test_each_connections_first_request_is_the_big_download():
-    target = mix.Target(
-        small_path="/s",
-        big_path="/b",
-        etag='"e"',
-        missing_ids=("1",),
-        cookie="sessionid=x",
-        csrf_token="t",
-        username="u",
-        password="p",
-    )
-
-    assert "connections_per_thread=128" in target.script_args(128)
-
-
 def test_a_lost_session_or_an_unknown_answer_fails_its_target():
     run = result(received={"download": 780, "not_found": 100, "page": 110, "redirect": 10})
 
