@@ -43,6 +43,8 @@ class LoadTable:
         self.slots = slots
         self.clock = clock
         self.memory = mmap.mmap(-1, slots * _SLOT.size, flags=mmap.MAP_SHARED)
+        for slot in range(slots):  # zeroed memory would read as written at time 0
+            self.release(slot)
 
     def claim(self) -> int:
         """(The arbiter, before it forks a worker) a free slot, marked taken; -1 if none is."""

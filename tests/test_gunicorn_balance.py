@@ -36,6 +36,14 @@ def test_each_claim_takes_a_free_slot_and_a_stale_one_is_free_again(clock):
     assert table.claim() == 1
 
 
+def test_a_new_table_has_every_slot_free_even_just_after_boot(clock):
+    clock.now = 1.0  # the monotonic clock starts near 0 when the machine does
+    table = LoadTable(slots=2, clock=clock)
+
+    assert table.mean_load() == 0
+    assert [table.claim(), table.claim()] == [0, 1]
+
+
 def test_a_released_slot_is_free_at_once_and_no_longer_counts(clock):
     table = LoadTable(slots=2, clock=clock)
     one, two = table.claim(), table.claim()
