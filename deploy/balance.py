@@ -11,7 +11,7 @@ the median.
 Each worker publishes its load (requests waiting for a thread or in one) in a table all workers
 share: a small anonymous shared mapping, made in the arbiter when it imports this module, which
 every worker it forks inherits. A worker whose load is well above the workers' mean answers one
-request with `Connection: close`, at most once per SHED_INTERVAL_S: the client (nginx, or a
+request with `Connection: close`, at most once per CHECK_INTERVAL_S: the client (nginx, or a
 browser with `make run`) opens a new connection for its next request, and the hash gives that
 one to any worker. The answer itself is complete; only the connection is not kept.
 """
@@ -31,9 +31,8 @@ STALE_S = 5.0
 # many requests (a few requests more is noise, not a queue).
 MARGIN = 0.1
 MIN_EXCESS = 4
-# The table is read this often; one connection at most is shed per interval.
+# The table is read this often, and one connection at most is shed per reading.
 CHECK_INTERVAL_S = 0.05
-SHED_INTERVAL_S = 0.05
 
 
 class LoadTable:
@@ -49,10 +48,11 @@ class LoadTable:
     def claim(self) -> int:
         """(The arbiter, before it forks a worker) a free slot, marked taken; -1 if none is."""
         now = self.clock()
-        free = [i for i in range(self.slots) if now - self._read(i)[0] >= STALE_S]
+        written = [at for at, _ in _SLOT.iter_unpack(self.memory)]
+        free = [slot for slot, at in enumerate(written) if now - at >= STALE_S]
         if not free:
             return -1
-        slot = min(free, key=lambda i: self._read(i)[0])
+        slot = min(free, key=written.__getitem__)
         self.publish(slot, 0)
         return slot
 
@@ -69,10 +69,6 @@ class LoadTable:
         loads = [load for at, load in _SLOT.iter_unpack(self.memory) if now - at < STALE_S]
         return sum(loads) / len(loads) if loads else 0.0
 
-    def _read(self, slot: int) -> tuple[float, int]:
-        at, load = _SLOT.unpack_from(self.memory, slot * _SLOT.size)
-        return at, load
-
 
 class Shedder:
     """One worker's side: publishes its load, and says when a connection should go."""
@@ -81,7 +77,6 @@ class Shedder:
         self.table = table
         self.slot = slot
         self.checked_at = float("-inf")
-        self.shed_at = float("-inf")
         self.pending = False
         self.shed = 0  # connections closed to even the load, for a look with a debugger or test
 
@@ -94,12 +89,10 @@ class Shedder:
         if now - self.checked_at < CHECK_INTERVAL_S:
             return
         self.checked_at = now
-        if self.pending or now - self.shed_at < SHED_INTERVAL_S:
+        if self.pending:
             return
         mean = self.table.mean_load()
-        if load - mean >= max(MIN_EXCESS, MARGIN * mean):
-            self.pending = True
-            self.shed_at = now
+        self.pending = load - mean >= max(MIN_EXCESS, MARGIN * mean)
 
     def release(self) -> None:
         if self.slot >= 0:

@@ -86,7 +86,7 @@ def test_a_worker_well_above_the_mean_lets_one_connection_go_per_interval(clock)
     clock.now += balance.CHECK_INTERVAL_S / 2
     shedder.update(100)
     assert not shedder.take()
-    clock.now += balance.SHED_INTERVAL_S
+    clock.now += balance.CHECK_INTERVAL_S
     shedder.update(100)
     assert shedder.take()
     assert shedder.shed == 2
