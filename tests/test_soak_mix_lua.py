@@ -1,8 +1,10 @@
 """mix.lua itself, run by wrk against a small recording server: each connection's first request
-is the big download (so every connection's body buffer is grown before the steady state), and
-its report counts answers per second of the clock (what bench/soak/mix.py takes requests/s from)."""
+is the big download (so every connection's body buffer is grown before the steady state), its
+report counts answers per second of the clock (what bench/soak/mix.py takes requests/s from),
+and the latencies of the requests wrk sent are told from those wrk reports."""
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -21,6 +23,9 @@ class Recorder(BaseHTTPRequestHandler):
     request before every connection has sent its first (or a second has passed)."""
 
     protocol_version = "HTTP/1.1"
+    # Its head and body go out in two writes: without this, the body waits for the client's
+    # delayed ACK (40 ms) and every answer is slow.
+    disable_nagle_algorithm = True
     seen: list[tuple[int, str]] = []
     all_connected = threading.Event()
 
@@ -43,6 +48,20 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
+class SlowBig(Recorder):
+    """Answers the whole big download after SLOW_S, everything else (its ranges too) at once."""
+
+    def do_GET(self) -> None:
+        if self.path == "/big" and "Range" not in self.headers:
+            time.sleep(SLOW_S)
+        super().do_GET()
+
+    do_POST = do_GET
+
+
+SLOW_S = 0.3
+
+
 class QuietServer(ThreadingHTTPServer):
     request_queue_size = 64  # every connection at once, none waiting for a SYN retry
 
@@ -50,11 +69,10 @@ class QuietServer(ThreadingHTTPServer):
         pass  # wrk resets its connections when it stops
 
 
-@pytest.fixture
-def recorder():
+def serve(handler: type[Recorder]):
     Recorder.seen = []
     Recorder.all_connected.clear()
-    server = QuietServer(("127.0.0.1", 0), Recorder)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -62,30 +80,44 @@ def recorder():
     server.server_close()
 
 
-def test_every_connection_starts_with_the_big_download_and_answers_are_counted_per_second(
-    recorder,
-):
-    target = mix.Target(
-        small_path="/small",
-        big_path="/big",
-        etag='"e"',
-        missing_ids=("nobody",),
-        cookie="sessionid=s",
-        csrf_token="t",
-        username="u",
-        password="p",
-    )
-    url = f"http://127.0.0.1:{recorder.server_address[1]}"
+@pytest.fixture
+def recorder():
+    yield from serve(Recorder)
 
+
+@pytest.fixture
+def slow_big():
+    yield from serve(SlowBig)
+
+
+TARGET = mix.Target(
+    small_path="/small",
+    big_path="/big",
+    etag='"e"',
+    missing_ids=("nobody",),
+    cookie="sessionid=s",
+    csrf_token="t",
+    username="u",
+    password="p",
+)
+
+
+def run_mix(server: QuietServer, seconds: float) -> tuple[wrk.WrkResult, mix.Outcome]:
     result = wrk.run(
-        url + "/",
-        seconds=2,
+        f"http://127.0.0.1:{server.server_address[1]}/",
+        seconds=seconds,
         connections=CONNECTIONS,
         threads=THREADS,
         script=mix.SCRIPT,
-        script_args=target.script_args(CONNECTIONS // THREADS),
+        script_args=TARGET.script_args(CONNECTIONS // THREADS),
     )
-    outcome = mix.parse(result.report)
+    return result, mix.parse(result.report, CONNECTIONS)
+
+
+def test_every_connection_starts_with_the_big_download_and_answers_are_counted_per_second(
+    recorder,
+):
+    result, outcome = run_mix(recorder, seconds=2)
 
     first_paths = {}
     for port, path in Recorder.seen:
@@ -97,3 +129,17 @@ def test_every_connection_starts_with_the_big_download_and_answers_are_counted_p
     counted = mix.answers_per_second(mix.figures_of(result.report))
     assert sum(counted.values()) == outcome.requests
     assert max(counted) - min(counted) <= 3
+
+
+def test_the_latencies_of_the_requests_sent_leave_out_those_wrk_adds(slow_big):
+    # The whole big download, 8% of the mix, takes 0.3 s and the rest a few milliseconds: wrk's
+    # interval (its mean latency) is ~30 ms, and for each slow answer it adds some nine requests
+    # nobody sent, spread between 30 and 270 ms: about as many as were sent.
+    _, outcome = run_mix(slow_big, seconds=3)
+
+    assert [percent for percent, _ in outcome.latency_quantiles] == [*mix.QUANTILE_PERCENTS, 100]
+    sent, reported = dict(outcome.sent_quantiles), dict(outcome.latency_quantiles)
+    assert reported[75] >= 50_000
+    assert sent[75] < 20_000
+    assert sent[99] >= SLOW_S * 1e6
+    assert outcome.sent_latency_ms["max"] == outcome.latency_ms["max"]

@@ -2,29 +2,17 @@
 by requests rather than by averaging percentiles, and the log accounting kept per slice."""
 
 import dataclasses
-import math
 
 import pytest
+from wrkstats import wrk_percentile, wrk_quantiles
 
 from bench.soak import accounting, mix, report, rounds
 from bench.soak.footprint import Footprint, Worker
 from bench.soak.run import RunResult
 
-# The percentiles mix.lua reports (its quantiles()).
-GRID = [step / 2 for step in range(1, 199)] + [99 + step / 100 for step in range(1, 100)]
-
-
-def wrk_percentile(latencies_us: list[int], percent: float) -> int:
-    """wrk's stats_percentile(): the first latency whose running count reaches
-    round(p * n + 0.5)."""
-    ordered = sorted(latencies_us)
-    rank = math.floor(percent / 100 * len(ordered) + 0.5 + 0.5)
-    return ordered[min(rank, len(ordered)) - 1]
-
 
 def outcome(latencies_us: list[int], seconds: float = 10.0, **counts) -> mix.Outcome:
     """What mix.lua's done() reports for requests that took these latencies."""
-    quantiles = [(p, wrk_percentile(latencies_us, p)) for p in GRID] + [(100.0, max(latencies_us))]
     return mix.Outcome(
         seconds=seconds,
         requests=len(latencies_us),
@@ -40,7 +28,7 @@ def outcome(latencies_us: list[int], seconds: float = 10.0, **counts) -> mix.Out
         sent=counts.get("sent", {"small": len(latencies_us)}),
         received=counts.get("received", {"download": len(latencies_us)}),
         statuses=counts.get("statuses", {"200": len(latencies_us)}),
-        latency_quantiles=tuple(quantiles),
+        latency_quantiles=wrk_quantiles(latencies_us),
     )
 
 

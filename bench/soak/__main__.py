@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
                     slices.append(result)
                     log(
                         f"{plan.key} at {connections}: {result.outcome.requests_per_s:,.0f} req/s, "
-                        f"p99 {result.outcome.latency_ms['p99']:,.0f} ms, "
+                        f"p99 {result.outcome.latency_ms['p99']:,.0f} ms"
+                        f" ({result.outcome.sent_latency_ms['p99']:,.0f} ms sent), "
                         f"rows {result.downloads.describe()}"
                     )
                 results.extend(rounds.combine_all(slices))
@@ -184,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
             " connections waiting for gunicorn to accept them, mean / longest (0.1 s samples)."
             " Workers' CPU split: each gunicorn worker's share of the CPU time they used."
             " Others' CPU: share of the machine other processes used during the run;"
-            " idle CPU: share nobody used.",
+            " idle CPU: share nobody used. p50, p99: wrk's, with the requests it adds for"
+            " coordinated omission; sent p50 / p99: of the requests wrk sent"
+            " (bench/soak/omission.py).",
         ]
         print(report.render(results, labels, found, notes))
         out = args.json or RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -192,14 +192,16 @@ local function seconds_counts(counts)
 end
 
 -- The latency distribution as "percent:microseconds" pairs, finer in the tail, for merging the
--- slices of one connection count (bench/soak/mix.py merge()). wrk's Lua gives percentiles only:
--- its stats object answers latency[n] with n itself, not the histogram.
+-- slices of one connection count and for taking out the requests wrk adds for coordinated
+-- omission (bench/soak/mix.py, omission.py), which land between the mean and the slowest
+-- latencies. wrk's Lua gives percentiles, each a scan of the histogram from its fastest latency.
 local function quantiles(latency)
   local parts = {}
   local function add(percent)
     table.insert(parts, string.format("%g:%d", percent, latency:percentile(percent)))
   end
-  for step = 1, 198 do add(step / 2) end -- 0.5 .. 99
+  for step = 1, 160 do add(step / 2) end -- 0.5 .. 80
+  for step = 1, 190 do add(80 + step / 10) end -- 80.1 .. 99
   for step = 1, 99 do add(99 + step / 100) end -- 99.01 .. 99.99
   -- wrk ranks a percentile p of n requests at round(p * n + 0.5): 100 would be past the last.
   table.insert(parts, string.format("100:%d", latency.max))

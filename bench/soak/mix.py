@@ -8,11 +8,13 @@ requests, without turning the soak into a password-hashing benchmark.
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+from bench.soak import omission
 
 SCRIPT = Path(__file__).resolve().parent / "mix.lua"
 WEIGHTS = {
@@ -34,6 +36,13 @@ MARKER = "SOAK-RESULT "
 # download, mix.lua) sizes wrk's body buffer for it, and the app's side opens its connections.
 # What a run of N connections sustains is what comes after.
 WARMUP_S = 2
+# The percentiles mix.lua's done() reports wrk's latencies at (and 100, the slowest): finer from
+# 80, where wrk's coordinated-omission correction puts what it adds (omission.py).
+QUANTILE_PERCENTS = (
+    tuple(step / 2 for step in range(1, 161))
+    + tuple(80 + step / 10 for step in range(1, 191))
+    + tuple(99 + step / 100 for step in range(1, 100))
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,10 @@ class Outcome:
     # The latency at percentiles from 0.5 to 100, finer in the tail, as sorted (percent,
     # microseconds) pairs: what merging slices of one connection count needs.
     latency_quantiles: tuple[tuple[float, int], ...] = ()
+    # The same for the requests wrk sent: latency_ms and latency_quantiles are wrk's, with the
+    # requests it adds for coordinated omission (bench/soak/omission.py); these are without.
+    sent_latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, p999, max
+    sent_quantiles: tuple[tuple[float, int], ...] = ()
     # Responses in the whole seconds after the warm-up (steady_state()), and how many seconds.
     steady_requests: int = 0
     steady_seconds: int = 0
@@ -156,8 +169,13 @@ def figures_of(report: str) -> dict[str, Any]:
     raise ValueError(f"no {MARKER.strip()} line in wrk's report:\n{report}")
 
 
-def parse(report: str) -> Outcome:
+def parse(report: str, connections: int) -> Outcome:
+    """mix.lua's figures from wrk's report of a run with this many connections (what wrk's
+    coordinated-omission correction depends on)."""
     figures = figures_of(report)
+    quantiles = _quantiles(figures.get("latency_quantiles", ""))
+    interval_us = omission.wrk_interval_us(figures["duration_us"], figures["requests"], connections)
+    sent_quantiles = omission.uncorrected(quantiles, interval_us)
     return Outcome(
         seconds=figures["duration_us"] / 1e6,
         requests=figures["requests"],
@@ -166,7 +184,11 @@ def parse(report: str) -> Outcome:
         sent=figures["sent"],
         received=figures["received"],
         statuses=figures["statuses"],
-        latency_quantiles=_quantiles(figures.get("latency_quantiles", "")),
+        latency_quantiles=quantiles,
+        sent_latency_ms=(
+            _summary(_percentiles([(sent_quantiles, figures["requests"])])) if quantiles else {}
+        ),
+        sent_quantiles=sent_quantiles,
         **steady_state(answers_per_second(figures)),
     )
 
@@ -197,23 +219,21 @@ def _quantiles(text: str) -> tuple[tuple[float, int], ...]:
 
 # Merged percentiles may fall short of a rank by float rounding of the summed shares.
 _RANK_SLACK = 1e-9
+_SUMMARY_POINTS = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
 
 
-def merge(outcomes: Sequence[Outcome]) -> Outcome:
-    """Several runs of the mix as one: counts and durations summed, and latencies from the runs'
-    distributions weighted by their requests, so the p99 is that of every request rather than a
-    mean of p99s. Each run's requests between two of its percentiles count at the higher one's
-    latency: a merged figure is exact at the grid's percentiles and never understated between
-    them. One run merged gives wrk's own figures back."""
-    if not outcomes:
-        raise ValueError("nothing to merge")
+def _percentiles(
+    distributions: Sequence[tuple[Sequence[tuple[float, int]], int]],
+) -> Callable[[float], float]:
+    """Percentiles (in ms) of several runs' requests together, from each run's (quantiles,
+    requests): each run's requests between two of its percentiles count at the higher one's
+    latency, so a merged figure is exact at the grid's percentiles and never understated between
+    them."""
     weighted: list[tuple[int, float]] = []  # (microseconds, requests)
-    for outcome in outcomes:
-        if outcome.requests and not outcome.latency_quantiles:
-            raise ValueError("a run without its latency distribution cannot be merged")
+    for quantiles, requests in distributions:
         below = 0.0
-        for percent, us in outcome.latency_quantiles:
-            weighted.append((us, (percent - below) / 100 * outcome.requests))
+        for percent, us in quantiles:
+            weighted.append((us, (percent - below) / 100 * requests))
             below = percent
     weighted.sort()
     total = sum(requests for _, requests in weighted)
@@ -227,8 +247,32 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
                 return us / 1000
         return 0.0
 
-    points = (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9))
-    latency_ms = {name: percentile(percent) for name, percent in points}
+    return percentile
+
+
+def _summary(percentile: Callable[[float], float]) -> dict[str, float]:
+    figures = {name: percentile(percent) for name, percent in _SUMMARY_POINTS}
+    figures["max"] = percentile(100.0)
+    return figures
+
+
+def _on_grid(
+    percentile: Callable[[float], float], grid: Sequence[tuple[float, int]]
+) -> tuple[tuple[float, int], ...]:
+    return tuple((percent, round(percentile(percent) * 1000)) for percent, _ in grid)
+
+
+def merge(outcomes: Sequence[Outcome]) -> Outcome:
+    """Several runs of the mix as one: counts and durations summed, and latencies from the runs'
+    distributions weighted by their requests (_percentiles()), so the p99 is that of every
+    request rather than a mean of p99s. One run merged gives wrk's own figures back."""
+    if not outcomes:
+        raise ValueError("nothing to merge")
+    if any(outcome.requests and not outcome.latency_quantiles for outcome in outcomes):
+        raise ValueError("a run without its latency distribution cannot be merged")
+    wrks = _percentiles([(outcome.latency_quantiles, outcome.requests) for outcome in outcomes])
+    sent = _percentiles([(outcome.sent_quantiles, outcome.requests) for outcome in outcomes])
+    latency_ms = {name: wrks(percent) for name, percent in _SUMMARY_POINTS}
     latency_ms["max"] = max(outcome.latency_ms["max"] for outcome in outcomes)
     requests = sum(outcome.requests for outcome in outcomes)
     latency_ms["mean"] = (
@@ -236,6 +280,8 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
         if requests
         else 0.0
     )
+    grid = outcomes[0].latency_quantiles
+    every_sent = all(outcome.sent_quantiles for outcome in outcomes)
     return Outcome(
         seconds=sum(outcome.seconds for outcome in outcomes),
         requests=requests,
@@ -244,10 +290,9 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
         sent=_summed(outcome.sent for outcome in outcomes),
         received=_summed(outcome.received for outcome in outcomes),
         statuses=_summed(outcome.statuses for outcome in outcomes),
-        latency_quantiles=tuple(
-            (percent, round(percentile(percent) * 1000))
-            for percent, _ in outcomes[0].latency_quantiles
-        ),
+        latency_quantiles=_on_grid(wrks, grid),
+        sent_latency_ms=_summary(sent) if every_sent else {},
+        sent_quantiles=_on_grid(sent, grid) if every_sent else (),
         steady_requests=sum(outcome.steady_requests for outcome in outcomes),
         steady_seconds=sum(outcome.steady_seconds for outcome in outcomes),
     )

@@ -127,7 +127,7 @@ def soak(
             script=mix.SCRIPT,
             script_args=target.script_args(connections // min(threads, connections)),
         )
-    outcome = mix.parse(result.report)
+    outcome = mix.parse(result.report, connections)
     expected = Rows(downloads=before.downloads + outcome.downloads_answered, denied=before.denied)
     after, settle_s = settle(count, expected)
     return RunResult(
