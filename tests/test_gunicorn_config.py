@@ -142,6 +142,7 @@ def start_gunicorn(**env: str) -> subprocess.CompletedProcess:
         ("GUNICORN_HEADER_TIMEOUT", "soon", "GUNICORN_HEADER_TIMEOUT='soon' is not a number."),
         ("GUNICORN_MAX_CLIENTS", "1.5", "GUNICORN_MAX_CLIENTS='1.5' is not a whole number."),
         ("GUNICORN_BALANCE", "maybe", "GUNICORN_BALANCE='maybe' is not a boolean"),
+        ("GUNICORN_GC_FREEZE", "maybe", "GUNICORN_GC_FREEZE='maybe' is not a boolean"),
     ],
 )
 def test_a_bad_gunicorn_variable_stops_it_naming_the_variable(variable, value, message):
