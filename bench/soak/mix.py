@@ -36,6 +36,9 @@ MARKER = "SOAK-RESULT "
 # download, mix.lua) sizes wrk's body buffer for it, and the app's side opens its connections.
 # What a run of N connections sustains is what comes after.
 WARMUP_S = 2
+# Over this long at a run's start its connections send their first requests (mix.lua, delay()):
+# users arrive; they do not all ask for a megabyte in the same millisecond.
+RAMP_S = 1.0
 # The percentiles mix.lua's done() reports wrk's latencies at (and 100, the slowest): finer from
 # 80, where wrk's coordinated-omission correction puts what it adds (omission.py).
 QUANTILE_PERCENTS = (
@@ -61,7 +64,7 @@ class Target:
     # Where a successful login sends the user (LOGIN_REDIRECT_URL).
     login_redirect: str = "/"
 
-    def script_args(self, connections_per_thread: int = 0) -> list[str]:
+    def script_args(self, connections_per_thread: int = 0, ramp_s: float = 0.0) -> list[str]:
         login_body = urlencode(
             {
                 "username": self.username,
@@ -83,6 +86,7 @@ class Target:
             "login_body": login_body,
             "login_redirect": self.login_redirect,
             "connections_per_thread": str(connections_per_thread),
+            "ramp_ms": str(round(ramp_s * 1000)),
         }
         for key, value in values.items():
             if "," in value and key not in ("weights", "missing_paths", "list_paths"):

@@ -125,7 +125,9 @@ def soak(
             threads=threads,
             timeout_s=WRK_TIMEOUT_S,
             script=mix.SCRIPT,
-            script_args=target.script_args(connections // min(threads, connections)),
+            script_args=target.script_args(
+                connections // min(threads, connections), ramp_s=mix.RAMP_S
+            ),
         )
     outcome = mix.parse(result.report, connections)
     expected = Rows(downloads=before.downloads + outcome.downloads_answered, denied=before.denied)
