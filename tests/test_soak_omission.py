@@ -69,23 +69,26 @@ def test_wrk_corrects_nothing_when_a_connection_had_no_answer():
     assert omission.uncorrected(quantiles, 0) == quantiles
 
 
+def slice_of(latencies_us: list[int]) -> mix.Outcome:
+    """One slice's outcome as mix.parse() makes it: wrk's percentiles and the sent ones."""
+    quantiles = reported(latencies_us)
+    return mix.Outcome(
+        seconds=60.0,
+        requests=len(latencies_us),
+        latency_ms={"max": max(latencies_us) / 1000, "mean": 0.0},
+        errors={},
+        sent={},
+        received={},
+        statuses={},
+        latency_quantiles=quantiles,
+        sent_quantiles=omission.uncorrected(quantiles, interval_of(latencies_us)),
+    )
+
+
 def test_slices_merge_by_the_requests_they_sent():
     fast = mix_at_16_connections(5)
     slow = [latency * 2 for latency in mix_at_16_connections(6)]
-    slices = [
-        mix.Outcome(
-            seconds=60.0,
-            requests=len(latencies),
-            latency_ms={"max": max(latencies) / 1000, "mean": 0.0},
-            errors={},
-            sent={},
-            received={},
-            statuses={},
-            latency_quantiles=reported(latencies),
-            sent_quantiles=omission.uncorrected(reported(latencies), interval_of(latencies)),
-        )
-        for latencies in (fast, slow)
-    ]
+    slices = [slice_of(latencies) for latencies in (fast, slow)]
 
     merged = mix.merge(slices)
 

@@ -16,9 +16,9 @@ connections the interval is the mean latency of a long queue and wrk adds almost
 wrk's Lua sees only the corrected histogram, as percentiles (mix.lua), so the correction is
 undone here on that grid: from the slowest step down, each step's share counts as sent (less
 its own copies, where a step is wider than the interval) and its copies are taken back from the
-steps they were added to. A step's requests are taken to lie at
-its upper latency, as everywhere in the soak, so the copies are looked for at or below the
-latencies they were put at, never above.
+steps they were added to. A step's requests are taken to lie at its upper latency, as everywhere
+in the soak, so the copies are looked for at or below the latencies they were put at, never
+above.
 """
 
 from bisect import bisect_left
