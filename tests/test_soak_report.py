@@ -177,3 +177,16 @@ def test_the_workers_cpu_split_is_shares_of_their_sum_largest_first():
     assert balance.describe(balance.split([1.0, 3.0])) == "75/25%"
     assert balance.split([0.0, 0.0]) == ()
     assert balance.describe(()) == "—"
+
+
+def test_the_sent_p99_is_compared_with_the_mean_wait_that_littles_law_gives():
+    # 1,000 requests in 2 s over 256 connections: each waited 512 ms on average; a slowest 1%
+    # at 768 ms waited 1.5 times that. Without wrk's percentiles there is no sent p99.
+    grid = ",".join(f"{p:g}:{512_000 if p < 99 else 768_000}" for p in mix.QUANTILE_PERCENTS)
+    run = result(256, latency_quantiles=grid)
+
+    assert report.mean_wait_ms(run) == pytest.approx(512)
+    assert run.outcome.sent_latency_ms["p99"] == pytest.approx(768)
+    assert report.sent_p99_over_mean(run) == pytest.approx(1.5)
+    assert report.sent_p99_over_mean(result(256)) is None
+    assert " 1.50x |" in report.render([run], {}, [], [])

@@ -5,9 +5,9 @@ For each arrangement (nginx in front of gunicorn in each delivery mode, and guni
 pages and logins at 16, 64 and 256 connections, each count's minute cut into slices that take
 turns (bench/soak/rounds.py: a shared machine's speed drifts). One table: requests/s,
 p50/p99/max, 5xx and other non-2xx/3xx answers, workers' memory and open files before and
-after, and download-log rows against the downloads answered; the targets of issue 8 (p99 at
-most 4x, throughput at least 1x the 16-connection run's); every figure in
-bench/results/soak-<time>.json.
+after, and download-log rows against the downloads answered; the targets of issue 8 (wrk's p99
+at most 4x, throughput at least 1x the 16-connection run's, to within the rounds' error); every
+figure in bench/results/soak-<time>.json.
 """
 
 import argparse
@@ -187,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
             " Others' CPU: share of the machine other processes used during the run;"
             " idle CPU: share nobody used. p50, p99: wrk's, with the requests it adds for"
             " coordinated omission; sent p50 / p99: of the requests wrk sent"
-            " (bench/soak/omission.py).",
+            " (bench/soak/omission.py); sent p99 / mean: over their mean latency, which is"
+            " connections / req/s (Little's law).",
         ]
         print(report.render(results, labels, found, notes))
         out = args.json or RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
