@@ -54,6 +54,11 @@ def parse(report: str) -> WrkResult:
     )
 
 
+def thread_count(threads: int, connections: int) -> int:
+    """The threads wrk runs with: never more than connections (wrk refuses that)."""
+    return min(threads, connections)
+
+
 def run(
     url: str,
     *,
@@ -69,7 +74,7 @@ def run(
     what each request is, and `url` is only where the connections go."""
     command = [
         "wrk",
-        f"--threads={min(threads, connections)}",
+        f"--threads={thread_count(threads, connections)}",
         f"--connections={connections}",
         f"--duration={max(1, round(seconds))}s",
         f"--timeout={timeout_s:g}s",

@@ -126,7 +126,7 @@ def soak(
             timeout_s=WRK_TIMEOUT_S,
             script=mix.SCRIPT,
             script_args=target.script_args(
-                connections // min(threads, connections), ramp_s=mix.RAMP_S
+                connections // wrk.thread_count(threads, connections), ramp_s=mix.RAMP_S
             ),
         )
     outcome = mix.parse(result.report, connections)
